@@ -1,0 +1,3 @@
+"""subpipe: bilingual broadcast subtitles from Urdu and Mandarin footage."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,160 @@
+"""Speech recognition behind one small interface, with openai-whisper as the reference.
+
+The pipeline is handed a ``Transcriber``; tests hand in tiny real models. torch and
+whisper are imported only here, inside the backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from .errors import ModelError
+from .models import ResolvedModel, alignment_heads_dump
+from .types import Segment, Transcript, Word
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+Progress = Callable[[float], None]  # called with seconds of audio done
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    beam_size: int = 5
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    seed: int = 0
+    condition_on_previous_text: bool = False
+    word_timestamps: bool = True
+    initial_prompt: str | None = None
+
+
+class Transcriber(Protocol):
+    name: str
+
+    def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
+        """The most likely of ``candidates`` and the probability of each."""
+
+    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None) -> Transcript:
+        """Segments (with word timing) of 16 kHz mono ``audio`` spoken in ``lang``."""
+
+
+class OpenAIWhisper:
+    """openai-whisper on a checkpoint found by the model resolver."""
+
+    name = "openai-whisper"
+
+    def __init__(self, model: ResolvedModel, options: DecodeOptions, device: str = "cpu"):
+        import whisper
+
+        try:
+            self.model = whisper.load_model(str(model.path), device=device)
+        except (RuntimeError, KeyError, OSError, EOFError) as exc:
+            raise ModelError(f"could not load Whisper weights {model.path}: {exc}") from None
+        if model.alignment_heads:
+            dims = self.model.dims
+            self.model.set_alignment_heads(
+                alignment_heads_dump(model.alignment_heads, dims.n_text_layer, dims.n_text_head)
+            )
+        self.options = options
+        self.device = device
+
+    def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(
+            whisper.pad_or_trim(audio.astype(np.float32)), self.model.dims.n_mels
+        ).to(self.model.device)
+        _, probs = self.model.detect_language(mel)
+        # Only the project's languages compete: base hears synthetic Mandarin as Thai.
+        scores = {lang: float(probs.get(lang, 0.0)) for lang in candidates}
+        best = max(candidates, key=lambda lang: (scores[lang], -candidates.index(lang)))
+        return best, scores
+
+    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None) -> Transcript:
+        import importlib
+
+        import torch
+
+        # The package re-exports the function under the module's name; we need the module.
+        wt = importlib.import_module("whisper.transcribe")
+
+        o = self.options
+        # Sampling at fallback temperatures must give the same text every run.
+        torch.manual_seed(o.seed)
+        with _progress_hook(wt, progress):
+            result = wt.transcribe(
+                self.model,
+                audio.astype(np.float32),
+                language=lang,
+                task="transcribe",
+                temperature=o.temperatures,
+                beam_size=o.beam_size if o.beam_size > 1 else None,
+                best_of=o.beam_size if o.beam_size > 1 else None,
+                condition_on_previous_text=o.condition_on_previous_text,
+                word_timestamps=o.word_timestamps,
+                initial_prompt=o.initial_prompt,
+                fp16=self.device != "cpu",
+                verbose=False if progress else None,
+            )
+        return Transcript(lang=lang, segments=tuple(_segment(s) for s in result["segments"]), duration=len(audio) / SAMPLE_RATE)
+
+
+def _segment(raw: dict) -> Segment:
+    words = tuple(
+        Word(start=float(w["start"]), end=float(w["end"]), text=w["word"], probability=float(w.get("probability", 1.0)))
+        for w in raw.get("words") or ()
+    )
+    return Segment(
+        start=float(raw["start"]),
+        end=float(raw["end"]),
+        text=raw["text"],
+        words=words,
+        no_speech_prob=float(raw.get("no_speech_prob", 0.0)),
+        avg_logprob=float(raw.get("avg_logprob", 0.0)),
+    )
+
+
+class _ProgressBar:
+    """Stands in for tqdm inside whisper.transcribe and reports seconds done instead."""
+
+    def __init__(self, progress: Progress, **_: object):
+        self.progress = progress
+        self.frames = 0
+
+    def __enter__(self) -> "_ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        self.frames += n
+        self.progress(self.frames / 100.0)  # whisper's mel frames are 10 ms
+
+
+class _TqdmShim:
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def tqdm(self, **kwargs: object) -> _ProgressBar:
+        return _ProgressBar(self.progress, **kwargs)
+
+
+class _progress_hook:
+    """whisper.transcribe draws its own tqdm bar; route it to our callback instead."""
+
+    def __init__(self, module, progress: Progress | None):
+        self.module, self.progress, self.saved = module, progress, None
+
+    def __enter__(self) -> None:
+        if self.progress is not None:
+            self.saved = self.module.tqdm
+            self.module.tqdm = _TqdmShim(self.progress)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            self.module.tqdm = self.saved

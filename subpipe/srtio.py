@@ -1,0 +1,87 @@
+"""Read and write SRT with the ``srt`` library; writes are atomic.
+
+``srt.compose`` silently drops empty cues and re-sorts by default, which would put a
+translated track out of step with its source, so tracks are validated first.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import srt
+
+from .errors import InputError, OutputError
+from .types import Cue, Track
+
+
+def compose(track: Track) -> str:
+    """The track as SRT text (UTF-8, ``\\n`` line ends); raises ValueError on a bad cue."""
+    subtitles = []
+    previous_start = -1.0
+    for number, cue in enumerate(track.cues, start=1):
+        if not cue.text.strip():
+            raise ValueError(f"cue {number} of the {track.lang} track is empty")
+        if not cue.start < cue.end:
+            raise ValueError(f"cue {number} of the {track.lang} track ends before it starts")
+        if cue.start < previous_start:
+            raise ValueError(f"cue {number} of the {track.lang} track starts before the one above it")
+        previous_start = cue.start
+        subtitles.append(srt.Subtitle(number, _td(cue.start), _td(cue.end), cue.text))
+    return srt.compose(subtitles, reindex=False, start_index=1, strict=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` so that a crash leaves the old file or the new one, never half."""
+    data = text.encode("utf-8")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write in {path.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes 0600 files; subtitles are for sharing, so honour the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_track(track: Track, path: Path) -> str:
+    """Write ``track`` to ``path`` atomically; returns the text written."""
+    text = compose(track)
+    write_text(path, text)
+    return text
+
+
+def read_track(path: Path, lang: str) -> Track:
+    """A track from an SRT file (leniently, as players read them)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory, not an SRT file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text: save it as UTF-8 and try again") from None
+    try:
+        subs = list(srt.parse(text))
+    except srt.SRTParseError as exc:
+        raise InputError(f"{path} is not a valid SRT file: {exc}; run 'subpipe check' on it") from None
+    cues = tuple(
+        Cue(s.start.total_seconds(), s.end.total_seconds(), tuple(s.content.split("\n"))) for s in subs
+    )
+    return Track(lang=lang, cues=cues)
+
+
+def _td(seconds: float) -> timedelta:
+    # Round to whole milliseconds so the same floats always print the same timestamps.
+    return timedelta(milliseconds=round(seconds * 1000))

@@ -1,0 +1,59 @@
+"""Plain values that flow between the stages. Times are seconds (floats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LANGUAGES = ("ur", "zh", "en")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word (or, for Chinese, a run of characters) with its timing."""
+
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of recognised speech as the recogniser returned it."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """Everything the recogniser said about one audio stream."""
+
+    lang: str
+    segments: tuple[Segment, ...]
+    duration: float
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle on screen: at most a few lines, shown from start to end."""
+
+    start: float
+    end: float
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass(frozen=True)
+class Track:
+    """A subtitle track in one language (or a bilingual pair such as ``ur-zh``)."""
+
+    lang: str
+    cues: tuple[Cue, ...] = field(default_factory=tuple)

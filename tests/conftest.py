@@ -1,0 +1,71 @@
+"""Shared fixtures: real media made by ffmpeg, a tiny random-weight Whisper, configs.
+
+Tests never touch the network or the user's cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports transformers or the resolver: a hub name must fail at once.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["SUBPIPE_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(REPO / "fixtures"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache of the test session's own (the real weights are rebuilt into it)."""
+    cache = tmp_path_factory.mktemp("subpipe-cache")
+    os.environ["SUBPIPE_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small real media files (tones, silence, broken files) made with ffmpeg."""
+    import make_media
+
+    out = tmp_path_factory.mktemp("media")
+    make_media.make_all(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_zh() -> Path:
+    return REPO / "fixtures" / "sample_zh.mp4"
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An openai-whisper checkpoint with random weights and the real multilingual vocabulary."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    dims = ModelDimensions(
+        n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+        n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1,
+    )
+    torch.manual_seed(0)
+    model = Whisper(dims)
+    path = tmp_path_factory.mktemp("tiny") / "tiny-whisper.pt"
+    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory: pytest.TempPathFactory, tiny_whisper: Path) -> Path:
+    """A project config that points the resolver at the tiny model, greedy and quick."""
+    path = tmp_path_factory.mktemp("config") / "tiny.toml"
+    path.write_text(
+        f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+    )
+    return path
