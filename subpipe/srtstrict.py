@@ -1,0 +1,280 @@
+"""A strict SRT reader for checking files, which reports what it had to forgive.
+
+The ``srt`` library is deliberately lenient (it accepts ``.`` separators, missing
+numbers, stray text), so a checker needs its own reader. This one never raises on
+a file that has SRT structure: every defect becomes a ``Problem`` and the reader
+keeps going. Only a file it cannot read at all (not UTF-8, binary, no cues)
+raises ``UnreadableSrt``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from subpipe.errors import UsageError
+from subpipe.types import Cue
+
+# Digit runs are bounded so that int() never meets a hostile 5000-digit "number".
+_INDEX = re.compile(r"[0-9]{1,9}")
+# Loose on purpose: it finds timestamps so that their defects can be named.
+_STAMP = re.compile(r"(\d{1,9}):(\d{1,9}):(\d{1,9})(?:([,.:])(\d{1,9}))?")
+_ARROW = "-->"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class UnreadableSrt(UsageError):
+    """The file can't be read as SRT at all (not UTF-8, binary, no cues): exit 2."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A defect the reader found; ``line`` is 1-based, ``number`` the cue's number."""
+
+    line: int
+    kind: str
+    message: str
+    severity: str = "error"
+    number: int | None = None
+
+
+@dataclass(frozen=True)
+class SrtCue:
+    """One cue as written. ``start``/``end`` are None when the timing line is unusable."""
+
+    number: int | None
+    start: float | None
+    end: float | None
+    lines: tuple[str, ...]
+    line: int
+
+    @property
+    def timed(self) -> bool:
+        return self.start is not None and self.end is not None
+
+    def to_cue(self) -> Cue:
+        """The cue as a plain ``Cue`` (only for timed cues)."""
+        assert self.start is not None and self.end is not None
+        return Cue(self.start, self.end, self.lines)
+
+
+@dataclass(frozen=True)
+class SrtFile:
+    """All cue blocks in file order, and every problem found on the way."""
+
+    cues: tuple[SrtCue, ...]
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    seconds: float | None
+    problems: tuple[str, ...]
+
+
+def read_srt(path: Path) -> SrtFile:
+    """Read an SRT file strictly. Raises ``UnreadableSrt`` (also for OS errors)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableSrt(f"cannot open: {exc.strerror or exc}") from exc
+    return read_bytes(data)
+
+
+def read_bytes(data: bytes) -> SrtFile:
+    """Decode and parse SRT bytes. Raises ``UnreadableSrt``."""
+    text, problems = decode(data)
+    parsed = parse(text)
+    if not parsed.cues:
+        raise UnreadableSrt("no SRT cues found (no cue number followed by a timing line)")
+    return SrtFile(parsed.cues, tuple(problems) + parsed.problems)
+
+
+def decode(data: bytes) -> tuple[str, list[Problem]]:
+    """UTF-8 text with ``\\n`` line ends; a BOM or CRLF are only warnings."""
+    _refuse_undecodable(data)
+    problems: list[Problem] = []
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM):]
+        problems.append(Problem(1, "bom", "UTF-8 byte order mark (BOM) at start of file",
+                                "warning"))
+    text = data.decode("utf-8")
+    crlf = text.count("\r\n")
+    if crlf:
+        problems.append(Problem(1, "crlf", f"CRLF line ends ({crlf} lines)", "warning"))
+        text = text.replace("\r\n", "\n")
+    if "\r" in text:
+        problems.append(Problem(1, "cr", "bare CR line ends", "warning"))
+        text = text.replace("\r", "\n")
+    return text, problems
+
+
+def _refuse_undecodable(data: bytes) -> None:
+    if not data:
+        raise UnreadableSrt("file is empty")
+    if data[:2] in _UTF16_BOMS:
+        raise UnreadableSrt("UTF-16 text (byte order mark at start); re-save as UTF-8")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise UnreadableSrt(f"binary data or UTF-16 without BOM (NUL byte at offset {nul})")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UnreadableSrt(
+            f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, offset {exc.start});"
+            " re-save as UTF-8"
+        ) from exc
+
+
+def parse(text: str) -> SrtFile:
+    """Parse decoded SRT text; never raises. Blocks without a timing line are skipped."""
+    lines = text.split("\n")
+    cues: list[SrtCue] = []
+    problems: list[Problem] = []
+    for block in _blocks(lines, problems):
+        cue = _parse_block(block, problems)
+        if cue is not None:
+            cues.append(cue)
+    return SrtFile(tuple(cues), tuple(problems))
+
+
+def _blocks(lines: list[str], problems: list[Problem]) -> Iterator[list[tuple[int, str]]]:
+    """Blank-line separated blocks of (line number, text); also splits run-on cues."""
+    block: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            if block:
+                yield block
+            block = []
+            continue
+        # A number followed by a timing line inside a block is a new cue whose blank
+        # line was lost; reading it as text would hide the cue.
+        if block and _is_index(line) and _looks_timing(_at(lines, i + 1)):
+            problems.append(Problem(i + 1, "syntax", "missing blank line before this cue",
+                                    number=int(line.strip())))
+            yield block
+            block = []
+        block.append((i + 1, line))
+    if block:
+        yield block
+
+
+def _at(lines: list[str], i: int) -> str:
+    return lines[i] if i < len(lines) else ""
+
+
+def _is_index(line: str) -> bool:
+    return _INDEX.fullmatch(line.strip()) is not None
+
+
+def _looks_timing(line: str) -> bool:
+    return _ARROW in line or len(_STAMP.findall(line)) >= 2
+
+
+def _parse_block(block: list[tuple[int, str]], problems: list[Problem]) -> SrtCue | None:
+    first_no, first = block[0]
+    number: int | None = None
+    rest = block
+    if _is_index(first):
+        number = int(first.strip())
+        if first != first.strip():
+            problems.append(Problem(first_no, "index", "spaces around the cue number",
+                                    "warning", number))
+        rest = block[1:]
+    elif not _looks_timing(first):
+        problems.append(Problem(first_no, "syntax",
+                                f"expected a cue number, found {_quote(first)}; block skipped"))
+        return None
+    else:
+        problems.append(Problem(first_no, "index", "cue number missing"))
+    if not rest or not _looks_timing(rest[0][1]):
+        found = _quote(rest[0][1]) if rest else "nothing"
+        problems.append(Problem(first_no, "timestamp",
+                                f"expected a timing line, found {found}; block skipped",
+                                number=number))
+        return None
+    timing_no, timing = rest[0]
+    start, end = _parse_timing(timing_no, timing, number, problems)
+    text = tuple(line for _, line in rest[1:])
+    return SrtCue(number, start, end, text, first_no)
+
+
+def _parse_timing(line_no: int, line: str, number: int | None,
+                  problems: list[Problem]) -> tuple[float | None, float | None]:
+    def report(message: str, severity: str = "error") -> None:
+        problems.append(Problem(line_no, "timestamp", message, severity, number))
+
+    if _ARROW in line:
+        left, right = line.split(_ARROW, 1)
+    else:
+        report(f"timing line {_quote(line)} has no '-->'")
+        # _looks_timing guarantees two stamps here; whatever sits between them is the
+        # broken arrow.
+        stamps = list(_STAMP.finditer(line))
+        left, right = stamps[0].group(), line[stamps[1].start():]
+    start, end = _stamp(left.strip()), _end_stamp(right, report)
+    for stamp in (start, end):
+        for message in stamp.problems:
+            report(message)
+    return start.seconds, end.seconds
+
+
+def _end_stamp(right: str, report: Callable[[str, str], None]) -> _Stamp:
+    words = right.split()
+    if not words:
+        return _Stamp(None, ("end time missing",))
+    if len(words) > 1:
+        # Players ignore what follows the end time (old position tags X1:...).
+        report(f"text after the end time ignored: {_quote(' '.join(words[1:]))}", "warning")
+    return _stamp(words[0])
+
+
+def _stamp(token: str) -> _Stamp:
+    """Seconds from ``HH:MM:SS,mmm``; unambiguous defects keep the value."""
+    match = _STAMP.fullmatch(token)
+    if match is None:
+        return _Stamp(None, (f"{_quote(token)} is not a timestamp (HH:MM:SS,mmm)",))
+    hours, minutes, seconds, sep, millis = match.groups()
+    fatal = _fatal_stamp_problems(token, minutes, seconds, millis)
+    mild = _mild_stamp_problems(token, hours, sep)
+    if fatal:
+        return _Stamp(None, fatal + mild)
+    value = int(hours) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
+    return _Stamp(round(value, 3), mild)
+
+
+def _fatal_stamp_problems(token: str, minutes: str, seconds: str,
+                          millis: str | None) -> tuple[str, ...]:
+    found: list[str] = []
+    for name, field in (("minutes", minutes), ("seconds", seconds)):
+        if len(field) != 2:
+            found.append(f"timestamp {_quote(token)}: {name} need 2 digits")
+        elif int(field) > 59:
+            found.append(f"timestamp {_quote(token)}: {name} {field} out of range 00-59")
+    if millis is None:
+        found.append(f"timestamp {_quote(token)}: milliseconds missing")
+    elif len(millis) != 3:
+        found.append(f"timestamp {_quote(token)}: milliseconds need 3 digits")
+    return tuple(found)
+
+
+def _mild_stamp_problems(token: str, hours: str, sep: str | None) -> tuple[str, ...]:
+    found: list[str] = []
+    if len(hours) != 2:
+        found.append(f"timestamp {_quote(token)}: hours need 2 digits")
+    if sep is not None and sep != ",":
+        found.append(f"timestamp {_quote(token)}: '{sep}' before milliseconds; SRT needs ','")
+    return tuple(found)
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    text = text.strip()
+    return repr(text if len(text) <= limit else text[:limit] + "...")
