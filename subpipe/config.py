@@ -38,6 +38,20 @@ class AsrSettings:
 
 
 @dataclass(frozen=True)
+class CueSettings:
+    blocklist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    enabled: bool = True
+    threshold: float = 0.5
+    min_speech_ms: int = 250
+    min_silence_ms: int = 300
+    pad_ms: int = 100
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     urdu_direction_marks: str = "rle"
 
@@ -47,6 +61,8 @@ class Config:
     project: ProjectSettings = field(default_factory=ProjectSettings)
     asr: AsrSettings = field(default_factory=AsrSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
+    cues: CueSettings = field(default_factory=CueSettings)
+    vad: VadConfig = field(default_factory=VadConfig)
     rules: dict[str, Rules] = field(default_factory=dict)
 
     def rules_for(self, lang: str, fps: float | None = None) -> Rules:
@@ -94,6 +110,8 @@ def _build(data: dict[str, Any], path: Path) -> Config:
         project=_section(ProjectSettings, data["project"], "project", path),
         asr=_section(AsrSettings, data["asr"], "asr", path),
         output=_section(OutputSettings, data["output"], "output", path),
+        cues=_section(CueSettings, data["cues"], "cues", path),
+        vad=_section(VadConfig, data["vad"], "vad", path),
         rules=rules,
     )
     _validate(config, path)

@@ -63,9 +63,14 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory: pytest.TempPathFactory, tiny_whisper: Path) -> Path:
-    """A project config that points the resolver at the tiny model, greedy and quick."""
+    """A project config that points the resolver at the tiny model, greedy and quick.
+
+    Voice activity is off: the test media are tones, and the point is the structure of
+    what a model's output becomes, not speech detection (tested on its own).
+    """
     path = tmp_path_factory.mktemp("config") / "tiny.toml"
     path.write_text(
         f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+        "[vad]\nenabled = false\n"
     )
     return path

@@ -68,6 +68,16 @@ def test_same_input_gives_the_same_bytes(media: Path, tiny_config: Path, tmp_pat
     assert (tmp_path / "a" / "tone.ur.srt").read_bytes() == (tmp_path / "b" / "tone.ur.srt").read_bytes()
 
 
+def test_no_cue_over_sound_that_is_not_speech(media: Path, tiny_whisper: Path, tmp_path: Path) -> None:
+    config = tmp_path / "vad.toml"
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n')
+    result = invoke("run", media / "tone.mkv", "--lang", "zh", "--out", tmp_path / "o", "--config", config)
+    assert result.exit_code == 0, result.stderr
+    # Whatever the random model invents over a tone, voice activity finds no speech there.
+    assert (tmp_path / "o" / "tone.zh.srt").read_bytes() == b""
+    assert "no speech was recognised" in result.stderr
+
+
 def test_auto_picks_only_among_the_project_languages(media: Path, tiny_config: Path, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(tiny_config.read_text() + '[project]\nlanguages = ["ur"]\n')
