@@ -103,6 +103,56 @@ class OpenAIWhisper:
         return Transcript(lang=lang, segments=tuple(_segment(s) for s in result["segments"]), duration=len(audio) / SAMPLE_RATE)
 
 
+    def translate_audio(self, audio: np.ndarray, lang: str) -> str:
+        """English text of ``audio`` spoken in ``lang``, by Whisper's translate task."""
+        import torch
+        import whisper
+
+        torch.manual_seed(self.options.seed)
+        result = whisper.transcribe(
+            self.model,
+            audio.astype(np.float32),
+            language=lang,
+            task="translate",
+            temperature=self.options.temperatures,
+            beam_size=self.options.beam_size if self.options.beam_size > 1 else None,
+            best_of=self.options.beam_size if self.options.beam_size > 1 else None,
+            condition_on_previous_text=False,
+            fp16=self.device != "cpu",
+            verbose=None,
+        )
+        return " ".join(s["text"].strip() for s in result["segments"] if s["text"].strip())
+
+
+class WhisperSpeechTranslation:
+    """X->English from each sentence's own audio: the offline stand-in for MarianMT.
+
+    It follows translate.SpanTranslator: the track code hands it whole sentences with
+    their times, and it listens to that stretch of audio again in translate mode.
+    """
+
+    PAD = 0.2  # seconds of context around a sentence, so its first word isn't clipped
+
+    def __init__(self, engine: OpenAIWhisper, audio: np.ndarray, model_name: str):
+        self.engine, self.audio, self.model_name = engine, audio, model_name
+
+    def engine_for(self, src: str, tgt: str) -> str:
+        return f"whisper-translate:{self.model_name}"
+
+    def translate_spans(self, spans: Sequence, src: str, tgt: str) -> list[str]:
+        if tgt != "en":
+            raise ModelError(f"Whisper translates speech into English only, not into {tgt}")
+        out = []
+        for span in spans:
+            first = max(0, int((span.start - self.PAD) * SAMPLE_RATE))
+            last = min(len(self.audio), int((span.end + self.PAD) * SAMPLE_RATE))
+            out.append(self.engine.translate_audio(self.audio[first:last], src) if last > first else "")
+        return out
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        raise ModelError("Whisper's speech translation needs the audio: use it from `subpipe run`")
+
+
 def _segment(raw: dict) -> Segment:
     words = tuple(
         Word(start=float(w["start"]), end=float(w["end"]), text=w["word"], probability=float(w.get("probability", 1.0)))

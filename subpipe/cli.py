@@ -83,24 +83,64 @@ def main(verbose: bool) -> None:
               help="Folder for the outputs (default: beside the video).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Project config (TOML) over configs/default.toml.")
+@click.option("--to", "targets", default="", metavar="LANGS",
+              help="Translate into these languages, comma-separated (e.g. zh,en).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
-        config_path: Path | None, force: bool) -> None:
-    """Transcribe VIDEO and write VIDEO.<lang>.srt."""
+        config_path: Path | None, targets: str, force: bool) -> None:
+    """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
     from .pipeline import RunRequest, run as run_pipeline
 
     try:
         config = _config(config_path)
+        request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
+                             force=force, targets=_languages(targets))
         with _ProgressBar() as bar:
-            result = run_pipeline(
-                RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir, force=force),
-                config,
-                progress=bar.start,
-            )
+            result = run_pipeline(request, config, progress=bar.start)
     except SubpipeError as exc:
         raise _Fail(exc) from None
+    _report(result)
+
+
+@main.command()
+@click.argument("srt_file", metavar="FILE.srt", type=click.Path(path_type=Path))
+@click.option("--to", "targets", required=True, metavar="LANGS",
+              help="Target languages, comma-separated (e.g. zh,en).")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
+              help="Language of FILE.srt (default: from its name, <film>.<lang>.srt).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the outputs (default: beside FILE.srt).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Project config (TOML) over configs/default.toml.")
+@click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | None,
+              config_path: Path | None, force: bool) -> None:
+    """Translate FILE.srt cue for cue (same count, same times) into other languages."""
+    from .pipeline import translate_file
+
+    try:
+        config = _config(config_path)
+        result = translate_file(srt_file, lang, _languages(targets), config, out_dir=out_dir, force=force)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    _report(result)
+
+
+def _languages(text: str) -> tuple[str, ...]:
+    langs = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in langs if t not in LANGUAGES]
+    if unknown:
+        raise click.BadParameter(f"'{unknown[0]}' is not one of {', '.join(LANGUAGES)}", param_hint="'--to'")
+    return langs
+
+
+def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
+    """Written paths on stdout; what an editor should look at on stderr."""
     for path in result.outputs:
         click.echo(str(path))
+    if result.problems:
+        click.echo(f"{len(result.problems)} cue(s) to review (subpipe check lists them; -v prints them here)",
+                   err=True)
 
 
 @main.command()

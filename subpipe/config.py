@@ -14,7 +14,9 @@ from .errors import ConfigError
 from .rules import Rules
 from .types import LANGUAGES
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIGS / "default.toml"
+DEFAULT_GLOSSARY = CONFIGS / "glossary.toml"
 BACKENDS = ("openai-whisper",)
 DIRECTION_MARKS = ("rle", "rlm", "none")
 
@@ -40,6 +42,7 @@ class AsrSettings:
 @dataclass(frozen=True)
 class CueSettings:
     blocklist: tuple[str, ...] = ()
+    close_gaps_frames: int = 12
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,28 @@ class VadConfig:
     min_speech_ms: int = 250
     min_silence_ms: int = 300
     pad_ms: int = 100
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    batch_size: int = 16
+    num_beams: int = 1
+    max_new_tokens: int = 256
+    device: str = "cpu"
+    glossary: str = ""
+    max_cues_per_sentence: int = 4
+    max_sentence_gap: float = 2.0
+    whisper_fallback: bool = True
+    models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def glossary_path(self) -> Path:
+        return Path(self.glossary) if self.glossary else DEFAULT_GLOSSARY
+
+
+@dataclass(frozen=True)
+class BilingualConfig:
+    pairs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +88,8 @@ class Config:
     output: OutputSettings = field(default_factory=OutputSettings)
     cues: CueSettings = field(default_factory=CueSettings)
     vad: VadConfig = field(default_factory=VadConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
+    bilingual: BilingualConfig = field(default_factory=BilingualConfig)
     rules: dict[str, Rules] = field(default_factory=dict)
 
     def rules_for(self, lang: str, fps: float | None = None) -> Rules:
@@ -112,6 +139,8 @@ def _build(data: dict[str, Any], path: Path) -> Config:
         output=_section(OutputSettings, data["output"], "output", path),
         cues=_section(CueSettings, data["cues"], "cues", path),
         vad=_section(VadConfig, data["vad"], "vad", path),
+        translate=_section(TranslateConfig, data["translate"], "translate", path),
+        bilingual=_section(BilingualConfig, data["bilingual"], "bilingual", path),
         rules=rules,
     )
     _validate(config, path)
@@ -139,6 +168,10 @@ def _validate(config: Config, path: Path) -> None:
         raise ConfigError(f"asr.backend '{config.asr.backend}' in {path} is not one of {', '.join(BACKENDS)}")
     if config.output.urdu_direction_marks not in DIRECTION_MARKS:
         raise ConfigError(f"output.urdu_direction_marks in {path} must be one of {', '.join(DIRECTION_MARKS)}")
+    for pair in config.bilingual.pairs:
+        src, _, tgt = pair.partition("-")
+        if src not in LANGUAGES or tgt not in LANGUAGES or src == tgt:
+            raise ConfigError(f"bilingual.pairs in {path}: '{pair}' is not a pair like ur-zh")
     for lang, rules in config.rules.items():
         if lang not in LANGUAGES:
             raise ConfigError(f"unknown key 'rules.{lang}' in config file {path}")

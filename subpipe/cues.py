@@ -96,9 +96,10 @@ class _Limits:
     max_cps: float
     max_lines: int
     max_chars: float
+    chain: int = 0
 
     @classmethod
-    def of(cls, rules: Rules, audio_end: float | None) -> "_Limits":
+    def of(cls, rules: Rules, audio_end: float | None, chain_frames: int = 0) -> "_Limits":
         frame = 1000.0 / rules.fps
         return cls(
             min_dur=math.floor(rules.min_duration * 1000) + 1,
@@ -110,6 +111,7 @@ class _Limits:
             max_cps=rules.max_cps,
             max_lines=rules.max_lines,
             max_chars=rules.max_chars_per_line,
+            chain=math.floor(chain_frames * frame),
         )
 
     def reading_time(self, chars: float) -> int:
@@ -151,15 +153,17 @@ def shape(
     audio_end: float | None = None,
     blocklist: Sequence[str] = (),
     rtl_marks: str = "rle",
+    close_gaps_frames: int = 0,
 ) -> ShapeResult:
     """Group ``words`` into cues that obey ``rules``; report what can't be met.
 
     Deterministic. Every word that survives the hallucination guards ends up in a cue;
-    a cue that breaks a rule is still emitted and named in ``problems``.
+    a cue that breaks a rule is still emitted and named in ``problems``. Gaps shorter
+    than ``close_gaps_frames`` are closed to the minimum gap (0: left as they fall).
     """
     if lang == "ur":
         mark_rtl("", rtl_marks)  # reject a bad mode before any work
-    limits = _Limits.of(rules, audio_end)
+    limits = _Limits.of(rules, audio_end, close_gaps_frames)
     ctx = _Context(lang, rules, limits, _speech_ms(speech))
     toks = _prepare(words, ctx)
     toks, dropped = _drop_invented(toks, ctx, blocklist)
@@ -498,7 +502,25 @@ def _place(toks: list[_Tok], groups: list[tuple[int, int]], ctx: _Context) -> li
             end = min(start + lim.min_dur, lim.audio_end)
         times.append((start, end))
         prev_end = end
-    return _fit_backward(times, lim)
+    return _chain(_fit_backward(times, lim), [e for _, e in spans], lim)
+
+
+def _chain(times: list[tuple[int, int]], speech_ends: list[int], lim: _Limits) -> list[tuple[int, int]]:
+    """Close gaps shorter than ``lim.chain`` to the minimum gap.
+
+    Broadcast practice: a flicker of blank screen between two cues of one stretch of
+    speech is tiring to watch, so the first cue stays up until the next one. It never
+    holds a cue past the maximum duration or longer than the allowed trail after speech.
+    """
+    out = list(times)
+    for k in range(len(out) - 1):
+        start, end = out[k]
+        next_start = out[k + 1][0]
+        if not lim.gap < next_start - end < lim.chain:
+            continue
+        end = min(next_start - lim.gap, start + lim.max_dur, max(end, speech_ends[k] + lim.trail))
+        out[k] = (start, max(out[k][1], end))
+    return out
 
 
 def _fit_backward(times: list[tuple[int, int]], lim: _Limits) -> list[tuple[int, int]]:

@@ -10,15 +10,28 @@ from typing import Callable
 
 import numpy as np
 
-from .asr import DecodeOptions, OpenAIWhisper, Progress, Transcriber
+from .asr import DecodeOptions, OpenAIWhisper, Progress, Transcriber, WhisperSpeechTranslation
+from .bilingual import bilingual_tracks, default_pairs
 from .config import Config
 from .cues import ShapeResult, shape, words_from_segments
-from .errors import OutputError, UsageError
+from .errors import ModelError, OutputError, UsageError
+from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
 from .media import SAMPLE_RATE, AudioStream, MediaInfo, choose_stream, extract_audio, is_silent, probe
 from .models import resolve_whisper
-from .srtio import write_track
-from .types import Track, Transcript
+from .srtio import read_track, write_track
+from .translate import (
+    HUB_IDS,
+    PIVOT,
+    MarianTranslator,
+    RoutedTranslator,
+    TrackOptions,
+    TranslationSettings,
+    describe,
+    find_marian_model,
+    translate_tracks,
+)
+from .types import LANGUAGES, Track, Transcript
 from .vad import VadSettings, speech_regions
 
 log = logging.getLogger(__name__)
@@ -33,6 +46,7 @@ class RunRequest:
     audio_stream: int | None = None
     out_dir: Path | None = None
     force: bool = False
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,8 @@ class Heard:
     speech: tuple[tuple[float, float], ...] | None
     backend: str
     silent: bool = False
+    audio: np.ndarray | None = None
+    engine: Transcriber | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,7 @@ class RunResult:
     duration: float
     problems: tuple[str, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    notices: tuple[str, ...] = field(default_factory=tuple)
 
 
 def load_transcriber(config: Config) -> Transcriber:
@@ -100,37 +117,206 @@ def run(
     load: TranscriberFactory = load_transcriber,
     progress: Callable[[float], Progress | None] = lambda total: None,
 ) -> RunResult:
-    """Transcribe ``request.video`` and write its subtitle tracks; returns what was written."""
+    """Transcribe ``request.video``, translate it, and write every track; returns what was written."""
     if request.lang != "auto" and request.lang not in config.project.languages:
         raise UsageError(f"language '{request.lang}' is not among this project's languages")
+    _check_targets(request.targets)
     out = output_dir(request)
     stem = request.video.stem
     manifest = Manifest(manifest_path(out, stem))
     if request.lang != "auto":
         # Refuse before minutes of work, and again once the language is known.
-        manifest.guard([track_path(out, stem, request.lang)], request.force)
+        manifest.guard(planned_outputs(out, stem, request.lang, request.targets, config), request.force)
+        _check_translation_models(request.lang, request.targets, config)
 
     heard = listen(request, config, load=load, progress=progress)
     lang = heard.transcript.lang
-    path = track_path(out, stem, lang)
-    manifest.guard([path], request.force)
+    manifest.guard(planned_outputs(out, stem, lang, request.targets, config), request.force)
     shaped = subtitle(heard, config)
-    track = Track(lang=lang, cues=shaped.cues)
+    source = Track(lang=lang, cues=shaped.cues)
 
     warnings = []
     if heard.silent:
         warnings.append(f"{request.video.name}: audio stream {heard.stream.index} is silent; writing an empty {lang} track")
-    elif not track.cues:
+    elif not source.cues:
         warnings.append(f"{request.video.name}: no speech was recognised; writing an empty {lang} track")
-    text = write_track(track, path)
-    manifest.record(path, text, model=config.asr.model, backend=heard.backend, settings=_settings(config, lang))
-    manifest.save()
+    tracks, summary, notices = translated(source, request.targets, config, heard.info.fps, heard)
+    meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
+    paths = write_tracks(tracks, out, stem, manifest, meta)
     for warning in warnings:
         log.warning(warning)
-    problems = tuple(f"cue {p.cue + 1 if p.cue is not None else '-'}: {p.rule}: {p.reason}" for p in shaped.problems)
-    for problem in problems:
-        log.info("%s", problem)
-    return RunResult(lang, (path,), len(track.cues), heard.transcript.duration, problems, tuple(warnings))
+    problems = tuple(f"{lang}: cue {p.cue + 1 if p.cue is not None else '-'}: {p.rule}: {p.reason}"
+                     for p in shaped.problems) + tuple(summary)
+    for line in problems:
+        log.info("%s", line)
+    for notice in notices:
+        log.warning(notice)
+    return RunResult(lang, paths, len(source.cues), heard.transcript.duration, problems, tuple(warnings),
+                     tuple(notices))
+
+
+def translate_file(
+    srt_path: Path,
+    lang: str | None,
+    targets: tuple[str, ...],
+    config: Config,
+    *,
+    out_dir: Path | None = None,
+    force: bool = False,
+) -> RunResult:
+    """``film.ur.srt`` (typically corrected by an editor) in other languages, same cue times."""
+    stem, src = _split_track_name(srt_path, lang)
+    _check_targets(targets)
+    if not targets or set(targets) == {src}:
+        raise UsageError("give at least one target language other than the source with --to")
+    out = output_dir(RunRequest(srt_path, out_dir=out_dir))
+    manifest = Manifest(manifest_path(out, stem))
+    planned = [p for p in planned_outputs(out, stem, src, targets, config) if p != track_path(out, stem, src)]
+    manifest.guard(planned, force)
+    _check_translation_models(src, targets, config, audio=False)
+    source = read_track(srt_path, src)
+    tracks, summary, notices = translated(source, targets, config, None, None)
+    tracks.pop(src)
+    meta = {"model": "", "backend": "translate", "settings": {"source": srt_path.name, **_translate_settings(config)}}
+    paths = write_tracks(tracks, out, stem, manifest, meta)
+    for line in summary:
+        log.info("%s", line)
+    return RunResult(src, paths, len(source.cues), 0.0, tuple(summary), (), tuple(notices))
+
+
+def planned_outputs(out: Path, stem: str, src: str, targets: tuple[str, ...], config: Config) -> list[Path]:
+    """Every file a run will write: source, targets, the English pivot, bilingual pairs."""
+    langs = [src, *_target_langs(src, targets)]
+    pairs = _pairs(src, targets, config)
+    return [track_path(out, stem, lang) for lang in langs] + [track_path(out, stem, pair) for pair in pairs]
+
+
+def translated(
+    source: Track, targets: tuple[str, ...], config: Config, fps: float | None, heard: Heard | None
+) -> tuple[dict[str, Track], list[str], list[str]]:
+    """The source track, its translations (pivot included) and bilingual tracks, by name."""
+    tracks: dict[str, Track] = {source.lang: source}
+    wanted = _target_langs(source.lang, targets)
+    if not wanted:
+        return tracks, [], []
+    translator, notices = make_translator(source.lang, wanted, config, heard)
+    t = config.translate
+    rules = {lang: config.rules_for(lang, fps) for lang in LANGUAGES}
+    options = TrackOptions(t.max_cues_per_sentence, t.max_sentence_gap, config.output.urdu_direction_marks)
+    results = translate_tracks(source, wanted, translator, rules, _glossary(config), options=options)
+    summary = []
+    for lang, result in results.items():
+        tracks[lang] = result.track
+        summary += describe(result)
+        summary += [f"{lang}: glossary term {u.term!r} used" for u in result.glossary_uses]
+    tracks.update(bilingual_tracks(tracks, _pairs(source.lang, targets, config)))
+    return tracks, summary, notices
+
+
+def make_translator(src: str, targets: tuple[str, ...], config: Config, heard: Heard | None):
+    """MarianMT per direction; X->en from Whisper's speech translation when Marian is absent."""
+    settings = _translation_settings(config)
+    marian = MarianTranslator(settings)
+    routes, notices = {}, []
+    for pair in _directions(src, targets):
+        try:
+            find_marian_model(pair, settings)
+            routes[pair] = marian
+        except ModelError:
+            fallback = _speech_translation(pair, config, heard)
+            if fallback is None:
+                raise
+            routes[pair] = fallback
+            notices.append(
+                f"no MarianMT model for {pair}: the English track was made by Whisper's speech "
+                f"translation ({fallback.engine_for(*pair.split('-'))}), not by MarianMT"
+            )
+    return RoutedTranslator(routes), notices
+
+
+def write_tracks(tracks: dict[str, Track], out: Path, stem: str, manifest: Manifest, meta: dict) -> tuple[Path, ...]:
+    """Write each track atomically and record it; the manifest is saved after each file."""
+    paths = []
+    for name, track in tracks.items():
+        path = track_path(out, stem, name)
+        text = write_track(track, path)
+        manifest.record(path, text, **meta)
+        manifest.save()
+        paths.append(path)
+    return tuple(paths)
+
+
+def _check_targets(targets: tuple[str, ...]) -> None:
+    unknown = [t for t in targets if t not in LANGUAGES]
+    if unknown:
+        raise UsageError(f"unknown target language '{unknown[0]}': use {', '.join(LANGUAGES)}")
+
+
+def _target_langs(src: str, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """The targets in order, with the English pivot added whenever it will be computed."""
+    wanted = [t for t in dict.fromkeys(targets) if t != src]
+    if src != PIVOT and any(t != PIVOT for t in wanted) and PIVOT not in wanted:
+        wanted.insert(0, PIVOT)
+    return tuple(wanted)
+
+
+def _directions(src: str, targets: tuple[str, ...]) -> list[str]:
+    pairs = []
+    for tgt in _target_langs(src, targets):
+        if src != PIVOT and tgt != PIVOT:
+            pairs += [f"{src}-{PIVOT}", f"{PIVOT}-{tgt}"]
+        else:
+            pairs.append(f"{src}-{tgt}")
+    return list(dict.fromkeys(pairs))
+
+
+def _pairs(src: str, targets: tuple[str, ...], config: Config) -> tuple[str, ...]:
+    wanted = [t for t in dict.fromkeys(targets) if t != src]
+    pairs = default_pairs(src, wanted)
+    if config.bilingual.pairs:
+        pairs = tuple(p for p in pairs if p in config.bilingual.pairs)
+    return pairs
+
+
+def _check_translation_models(src: str, targets: tuple[str, ...], config: Config, audio: bool = True) -> None:
+    """Fail before any work when a direction has no model and no fallback."""
+    settings = _translation_settings(config)
+    for pair in _directions(src, targets):
+        try:
+            find_marian_model(pair, settings)
+        except ModelError:
+            if not (audio and config.translate.whisper_fallback and pair.endswith(f"-{PIVOT}")):
+                raise
+
+
+def _speech_translation(pair: str, config: Config, heard: Heard | None) -> WhisperSpeechTranslation | None:
+    src, tgt = pair.split("-")
+    usable = heard is not None and heard.audio is not None and isinstance(heard.engine, OpenAIWhisper)
+    if not (config.translate.whisper_fallback and tgt == PIVOT and usable):
+        return None
+    return WhisperSpeechTranslation(heard.engine, heard.audio, config.asr.model)
+
+
+def _translation_settings(config: Config) -> TranslationSettings:
+    t = config.translate
+    models = {pair: t.models.get(pair, hub) for pair, hub in HUB_IDS.items()}
+    return TranslationSettings(models=models, batch_size=t.batch_size, num_beams=t.num_beams,
+                               max_new_tokens=t.max_new_tokens, device=t.device)
+
+
+def _glossary(config: Config) -> Glossary | None:
+    path = config.translate.glossary_path
+    return load_glossary(path) if path.is_file() else None
+
+
+def _split_track_name(path: Path, lang: str | None) -> tuple[str, str]:
+    """``film.ur.srt`` -> (``film``, ``ur``); ``--lang`` wins over the name."""
+    stem, _, tag = path.stem.rpartition(".")
+    if tag in LANGUAGES and stem:
+        return stem, lang or tag
+    if lang is None:
+        raise UsageError(f"can't tell the language of {path.name}: name it <film>.<lang>.srt or give --lang")
+    return path.stem, lang
 
 
 def listen(
@@ -155,7 +341,7 @@ def listen(
         lang, scores = engine.detect_language(audio, list(config.project.languages))
         log.info("detected language %s (%s)", lang, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
     transcript = engine.transcribe(audio, lang, progress(duration))
-    return Heard(info, stream, transcript, speech, engine.name)
+    return Heard(info, stream, transcript, speech, engine.name, audio=audio, engine=engine)
 
 
 def subtitle(heard: Heard, config: Config) -> ShapeResult:
@@ -169,6 +355,7 @@ def subtitle(heard: Heard, config: Config) -> ShapeResult:
         audio_end=heard.transcript.duration,
         blocklist=config.cues.blocklist,
         rtl_marks=config.output.urdu_direction_marks,
+        close_gaps_frames=config.cues.close_gaps_frames,
     )
 
 
@@ -189,4 +376,9 @@ def _settings(config: Config, lang: str) -> dict:
         "vad": asdict(config.vad),
         "blocklist": list(config.cues.blocklist),
         "urdu_direction_marks": config.output.urdu_direction_marks,
+        **_translate_settings(config),
     }
+
+
+def _translate_settings(config: Config) -> dict:
+    return {"translate": asdict(config.translate), "bilingual": list(config.bilingual.pairs)}

@@ -56,6 +56,13 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     torch.manual_seed(0)
     model = Whisper(dims)
+    # Default init leaves logits nearly tied, so the argmax (and the output) flips with
+    # the thread count. Wide random weights give clear winners: the same text every run.
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() >= 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
     path = tmp_path_factory.mktemp("tiny") / "tiny-whisper.pt"
     torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, path)
     return path
@@ -74,3 +81,11 @@ def tiny_config(tmp_path_factory: pytest.TempPathFactory, tiny_whisper: Path) ->
         "[vad]\nenabled = false\n"
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight MarianMT models for ur-en, en-ur, zh-en, en-zh (real tokenizers)."""
+    from marian_tiny import build_pairs
+
+    return build_pairs(tmp_path_factory.mktemp("marian"))

@@ -181,11 +181,11 @@ def adversarial_inputs(draw: st.DrawFn) -> tuple[str, list[Word], float | None,
 # ---- properties ---------------------------------------------------------------
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(legal_inputs())
-def test_legal_input_gets_a_legal_shaping(case) -> None:  # type: ignore[no-untyped-def]
+@given(legal_inputs(), st.sampled_from([0, 12]))
+def test_legal_input_gets_a_legal_shaping(case, chain) -> None:  # type: ignore[no-untyped-def]
     lang, words, audio_end, speech = case
     rules = RULES[lang]
-    result = shape(words, lang, rules, speech=speech, audio_end=audio_end)
+    result = shape(words, lang, rules, speech=speech, audio_end=audio_end, close_gaps_frames=chain)
     assert result.problems == ()
     assert all(p.rule == "repeat" for p in result.dropped)  # the vocabulary is small
     assert violations(result.cues, rules, audio_end) == []
@@ -200,17 +200,18 @@ def test_legal_input_gets_a_legal_shaping(case) -> None:  # type: ignore[no-unty
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(adversarial_inputs())
-def test_every_broken_rule_is_reported(case) -> None:  # type: ignore[no-untyped-def]
+@given(adversarial_inputs(), st.sampled_from([0, 12]))
+def test_every_broken_rule_is_reported(case, chain) -> None:  # type: ignore[no-untyped-def]
     lang, words, audio_end, speech = case
     rules = RULES[lang]
     blocklist = ["字幕由Amara.org社群提供"]
-    result = shape(words, lang, rules, speech=speech, audio_end=audio_end, blocklist=blocklist)
+    result = shape(words, lang, rules, speech=speech, audio_end=audio_end, blocklist=blocklist,
+                   close_gaps_frames=chain)
     assert_structure(result)
     assert_reported(result, rules, audio_end)
     assert_no_text_lost(words, lang, result)
     assert shape(words, lang, rules, speech=speech, audio_end=audio_end,
-                 blocklist=blocklist) == result
+                 blocklist=blocklist, close_gaps_frames=chain) == result
 
 
 # ---- examples -------------------------------------------------------------------
@@ -225,6 +226,17 @@ def _words(lang: str, spec: str, start: float = 0.5, per_char: float = 0.08,
         words.append(Word(round(t, 3), round(t + duration, 3), part if lang == "zh" else " " + part))
         t += duration + gap + (0.8 if part[-1] in "。.۔?？!！" else 0.0)
     return words
+
+
+def test_short_gaps_are_closed_to_the_minimum_gap() -> None:
+    words = _words("en", "This is the first half of a long sentence that goes on, "
+                   "and this is the second half that makes it far too long for one cue.")
+    apart = shape(words, "en", RULES["en"], audio_end=20.0)
+    chained = shape(words, "en", RULES["en"], audio_end=20.0, close_gaps_frames=12)
+    assert len(apart.cues) == len(chained.cues) == 2
+    assert 0.08 < apart.cues[1].start - apart.cues[0].end < 0.48
+    assert chained.cues[1].start - chained.cues[0].end == pytest.approx(0.08, abs=0.0015)
+    assert chained.cues[1] == apart.cues[1] and chained.problems == ()
 
 
 def test_single_word_longer_than_a_line_is_reported() -> None:

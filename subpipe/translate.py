@@ -1,0 +1,613 @@
+"""Translate a subtitle track cue for cue: MarianMT by default, any engine by Protocol.
+
+Cues are merged into sentences so the model sees whole sentences; each translation is
+then spread back over the cues it came from, in proportion to their share of the source
+text. The target track therefore has the source's cue count and times by construction.
+Urdu <-> Mandarin goes through English, and the English middle is returned as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+from .errors import ModelError, PipelineFailed
+from .glossary import Checked, Glossary, GlossaryMiss, GlossaryUse, Slot, check, fill, protect
+from .rules import Rules, line_length, reading_chars, visible
+from .script import mark_rtl, normalize
+from .types import Cue, Track
+
+log = logging.getLogger(__name__)
+
+# Helsinki-NLP opus-mt models, by direction. Urdu <-> Mandarin has no direct model.
+HUB_IDS = {
+    "zh-en": "Helsinki-NLP/opus-mt-zh-en",
+    "en-zh": "Helsinki-NLP/opus-mt-en-zh",
+    "ur-en": "Helsinki-NLP/opus-mt-ur-en",
+    "en-ur": "Helsinki-NLP/opus-mt-en-ur",
+}
+# Multi-target models pick their output language from a token at the start of the input.
+TARGET_TOKENS = {"en-zh": ">>cmn_Hans<<"}
+PIVOT = "en"
+FILLER = "…"
+_MODEL_FILES = ("config.json", "source.spm", "target.spm", "vocab.json")
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_FINAL = set("。！？.!?۔؟")
+_CLOSERS = "\"'”’」』)]）》"
+
+
+# --- settings and engines ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TranslationSettings:
+    """How MarianMT runs. ``models`` maps ``"ur-en"`` to a local folder or a hub id."""
+
+    models: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int = 16
+    num_beams: int = 1
+    max_new_tokens: int = 256
+    min_new_tokens: int = 0
+    max_input_tokens: int = 512
+    device: str = "cpu"  # "cpu", "cuda" or "auto"; cuda falls back to cpu when absent
+    target_tokens: Mapping[str, str] = field(default_factory=lambda: dict(TARGET_TOKENS))
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """How cues become sentences and sentences become cues again."""
+
+    max_cues_per_sentence: int = 4  # Whisper Urdu often lacks punctuation: bound the merge
+    max_sentence_gap: float = 2.0  # seconds of silence that end a sentence anyway
+    rtl_marks: str = "rle"  # "rle", "rlm" or "none", as [output] urdu_direction_marks
+
+
+@dataclass(frozen=True)
+class Span:
+    """One sentence to translate, with the stretch of media it covers."""
+
+    text: str
+    start: float
+    end: float
+
+
+class Translator(Protocol):
+    """Anything that turns texts in ``src`` into texts in ``tgt``, one for one."""
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]: ...
+
+
+@runtime_checkable
+class SpanTranslator(Protocol):
+    """An engine that may use the media under each sentence (Whisper's translate task)."""
+
+    def translate_spans(self, spans: Sequence[Span], src: str, tgt: str) -> list[str]: ...
+
+
+def engine_name(translator: object, src: str, tgt: str) -> str:
+    """What produced ``src``->``tgt`` text: ``engine_for`` if the engine has it, else its class."""
+    named = getattr(translator, "engine_for", None)
+    if callable(named):
+        return str(named(src, tgt))
+    return str(getattr(translator, "engine", type(translator).__name__))
+
+
+@dataclass(frozen=True)
+class RoutedTranslator:
+    """Send each direction to its own engine, e.g. ``{"ur-en": whisper, "en-zh": marian}``."""
+
+    routes: Mapping[str, Any]
+    default: Any = None
+
+    def pick(self, src: str, tgt: str) -> Any:
+        engine = self.routes.get(f"{src}-{tgt}", self.default)
+        if engine is None:
+            raise ModelError(f"no translation engine for {src}->{tgt} (routes: {', '.join(self.routes) or 'none'})")
+        return engine
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        return list(self.pick(src, tgt).translate(texts, src, tgt))
+
+    def translate_spans(self, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
+        return _run_engine(self.pick(src, tgt), spans, src, tgt)
+
+    def engine_for(self, src: str, tgt: str) -> str:
+        return engine_name(self.pick(src, tgt), src, tgt)
+
+
+# --- finding and running MarianMT ----------------------------------------------------
+
+def marian_cache_dir(pair: str, cache_dir: Path | None = None) -> Path:
+    """Where a downloaded model for ``pair`` belongs: ``<cache>/models/marian/<pair>``."""
+    from .models import cache_root
+
+    return Path(cache_dir or cache_root()) / "models" / "marian" / pair
+
+
+def find_marian_model(pair: str, settings: TranslationSettings, cache_dir: Path | None = None) -> str:
+    """A folder (or, online only, a hub id) holding the MarianMT model for ``pair``.
+
+    Order: the configured path; ``<cache>/models/marian/<pair>``; the hub id when online.
+    """
+    from .models import offline
+
+    configured = settings.models.get(pair, "").strip()
+    hub_id = HUB_IDS.get(pair, "")
+    if configured and _looks_like_path(configured):
+        return _checked_folder(Path(configured).expanduser(), f"[translate.models] {pair!r}")
+    hub_id = configured or hub_id
+    cached = marian_cache_dir(pair, cache_dir)
+    if cached.exists():
+        return _checked_folder(cached, "the cache")
+    if hub_id and not offline():
+        return hub_id
+    raise ModelError(_missing_message(pair, hub_id, cached))
+
+
+def _looks_like_path(value: str) -> bool:
+    """A hub id reads ``owner/name``; anything else (or anything that exists) is a path."""
+    if Path(value).expanduser().exists() or value.startswith((".", "/", "~")) or "\\" in value:
+        return True
+    return value.count("/") != 1
+
+
+def _checked_folder(folder: Path, where: str) -> str:
+    if not folder.is_dir():
+        raise ModelError(f"MarianMT model folder {folder} (from {where}) does not exist")
+    missing = [name for name in _MODEL_FILES if not (folder / name).is_file()]
+    if not any((folder / name).is_file() for name in _WEIGHT_FILES):
+        missing.append(" or ".join(_WEIGHT_FILES))
+    if missing:
+        raise ModelError(f"MarianMT model folder {folder} (from {where}) lacks {', '.join(missing)}")
+    return str(folder)
+
+
+def _missing_message(pair: str, hub_id: str, cached: Path) -> str:
+    if not hub_id:
+        return (f"no MarianMT model for {pair}: no opus-mt model is known for this direction; "
+                f"set [translate.models] \"{pair}\" = \"/path/to/model\" in your config")
+    return (f"MarianMT model for {pair} not found (looked in {cached}; offline, so {hub_id} was not fetched). "
+            f"Download it with: huggingface-cli download {hub_id} --local-dir {cached}  "
+            f"or set [translate.models] \"{pair}\" = \"/path/to/model\" in your config")
+
+
+class MarianTranslator:
+    """MarianMT through ``generate``: batched by length, greedy or beam, models loaded on first use."""
+
+    def __init__(self, settings: TranslationSettings | None = None, cache_dir: Path | None = None):
+        self.settings = settings or TranslationSettings()
+        self.cache_dir = cache_dir
+        self._loaded: dict[str, tuple[Any, Any, str, str]] = {}
+
+    def engine_for(self, src: str, tgt: str) -> str:
+        pair = f"{src}-{tgt}"
+        if pair in self._loaded:
+            where = self._loaded[pair][3]
+            return f"marian:{Path(where).name if Path(where).is_dir() else where}"
+        return f"marian:{self.settings.models.get(pair) or HUB_IDS.get(pair, pair)}"
+
+    def load(self, src: str, tgt: str) -> None:
+        """Load the model for ``src``->``tgt`` now (so a missing model fails early)."""
+        self._model(f"{src}-{tgt}")
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        if not texts:
+            return []
+        import torch
+
+        pair = f"{src}-{tgt}"
+        tokenizer, model, device, _ = self._model(pair)
+        prefix = self.settings.target_tokens.get(pair, "")
+        inputs = [f"{prefix} {text}" if prefix else text for text in texts]
+        # The model's position table bounds both sides; longer input is cut, not crashed on.
+        limit = min(self.settings.max_input_tokens, model.config.max_position_embeddings)
+        encoded = tokenizer(inputs, truncation=True, max_length=limit)["input_ids"]
+        cut = sum(len(ids) >= limit for ids in encoded)
+        if cut:
+            log.warning("%d %s sentence(s) longer than %d tokens were cut before translation", cut, pair, limit)
+        # Sorting by length keeps padding (wasted work) small inside each batch.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        out: list[str] = [""] * len(texts)
+        size = max(1, self.settings.batch_size)
+        with torch.inference_mode():
+            for first in range(0, len(order), size):
+                chunk = order[first:first + size]
+                batch = tokenizer.pad({"input_ids": [encoded[i] for i in chunk]}, return_tensors="pt")
+                args = self._generate_args(model.config.max_position_embeddings - 1)
+                generated = model.generate(**{k: v.to(device) for k, v in batch.items()}, **args)
+                decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)
+                for index, text in zip(chunk, decoded):
+                    out[index] = text.strip()
+        return out
+
+    def _generate_args(self, longest: int) -> dict[str, Any]:
+        s = self.settings
+        most = min(s.max_new_tokens, longest)
+        args: dict[str, Any] = {"num_beams": s.num_beams, "do_sample": False, "max_new_tokens": most}
+        if s.min_new_tokens:
+            args["min_new_tokens"] = min(s.min_new_tokens, most)
+        return args
+
+    def _model(self, pair: str) -> tuple[Any, Any, str, str]:
+        if pair not in self._loaded:
+            self._loaded[pair] = self._load(pair)
+        return self._loaded[pair]
+
+    def _load(self, pair: str) -> tuple[Any, Any, str, str]:
+        where = find_marian_model(pair, self.settings, self.cache_dir)
+        from transformers import MarianMTModel, MarianTokenizer
+
+        local = Path(where).is_dir()
+        device = _device(self.settings.device)
+        try:
+            with warnings.catch_warnings():
+                # MarianTokenizer asks for sacremoses; its punctuation normaliser is optional.
+                warnings.filterwarnings("ignore", message=".*sacremoses.*")
+                tokenizer = MarianTokenizer.from_pretrained(where, local_files_only=local)
+            model = MarianMTModel.from_pretrained(where, local_files_only=local).to(device).eval()
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"MarianMT model for {pair} at {where} could not be loaded: {exc}") from exc
+        log.info("loaded MarianMT %s from %s on %s", pair, where, device)
+        return tokenizer, model, device, where
+
+
+def _device(asked: str) -> str:
+    if asked in ("cuda", "auto") or asked.startswith("cuda:"):
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda" if asked == "auto" else asked
+        if asked != "auto":
+            log.warning("device %s asked but CUDA is not available: translating on cpu", asked)
+    return "cpu"
+
+
+# --- the track side ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CueIssue:
+    """A target cue kept as it is but breaking a rule: ``cps``, ``lines``, ``line_length`` or ``filler``."""
+
+    cue: int
+    kind: str
+    value: float
+    limit: float
+
+
+@dataclass(frozen=True)
+class TranslationResult:
+    """The target track (same cue count and times as the source) and what to report."""
+
+    track: Track
+    source_lang: str
+    engine: str
+    glossary_uses: tuple[GlossaryUse, ...] = ()
+    glossary_misses: tuple[GlossaryMiss, ...] = ()
+    issues: tuple[CueIssue, ...] = ()
+
+
+def describe(result: TranslationResult) -> list[str]:
+    """One line per thing an editor should look at, for the run's summary."""
+    lang = result.track.lang
+    lines = [f"{lang}: cue {i.cue + 1}: {_ISSUE_TEXT[i.kind].format(value=i.value, limit=i.limit)}"
+             for i in result.issues]
+    lines += [f"{lang}: glossary term {m.term!r} {m.reason} (cues {_cue_range(m.cues)})"
+              for m in result.glossary_misses]
+    return lines
+
+
+_ISSUE_TEXT = {
+    "cps": "reads at {value:g} chars/s (limit {limit:g})",
+    "lines": "needs {value:g} lines (limit {limit:g})",
+    "line_length": "has a line of {value:g} chars (limit {limit:g})",
+    "filler": "got no words of its own: the translation is shorter than its sentence's cues",
+}
+
+
+def _cue_range(cues: Sequence[int]) -> str:
+    if not cues:
+        return "?"
+    return f"{cues[0] + 1}" if len(cues) == 1 else f"{cues[0] + 1}-{cues[-1] + 1}"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """Cues ``first`` to ``last`` (inclusive) read as one sentence."""
+
+    first: int
+    last: int
+    text: str
+    start: float
+    end: float
+
+    @property
+    def cues(self) -> range:
+        return range(self.first, self.last + 1)
+
+
+@dataclass(frozen=True)
+class _Translated:
+    """One direction's sentence outputs; ``texts`` still hold clean placeholders."""
+
+    src: str
+    tgt: str
+    texts: tuple[str, ...]
+    slots: tuple[tuple[Slot, ...], ...]
+    uses: tuple[GlossaryUse, ...]
+    misses: tuple[GlossaryMiss, ...]
+    engine: str
+
+    def filled(self) -> list[str]:
+        return [fill(text, slots) for text, slots in zip(self.texts, self.slots)]
+
+
+def cue_text(cue: Cue, lang: str) -> str:
+    """A cue's text on one line, without direction marks."""
+    sep = "" if lang == "zh" else " "
+    return sep.join(part for part in (visible(line).strip() for line in cue.lines) if part)
+
+
+def sentences(track: Track, options: TrackOptions = TrackOptions()) -> list[Sentence]:
+    """Merge cues until sentence-final punctuation (or a long pause, or the cue limit)."""
+    out: list[Sentence] = []
+    first = 0
+    for i, cue in enumerate(track.cues):
+        is_last = i == len(track.cues) - 1
+        gap = track.cues[i + 1].start - cue.end if not is_last else 0.0
+        full = i - first + 1 >= max(1, options.max_cues_per_sentence)
+        if is_last or full or gap > options.max_sentence_gap or _ends_sentence(cue_text(cue, track.lang)):
+            out.append(_sentence(track, first, i))
+            first = i + 1
+    return out
+
+
+def _ends_sentence(text: str) -> bool:
+    text = text.rstrip().rstrip(_CLOSERS)
+    # A trailing ellipsis is the subtitle sign for "the sentence goes on".
+    return bool(text) and text[-1] in _FINAL and not text.endswith("...")
+
+
+def _sentence(track: Track, first: int, last: int) -> Sentence:
+    sep = "" if track.lang == "zh" else " "
+    cues = track.cues[first:last + 1]
+    text = sep.join(t for t in (cue_text(c, track.lang) for c in cues) if t)
+    return Sentence(first, last, text, cues[0].start, cues[-1].end)
+
+
+def translate_track(
+    track: Track,
+    tgt: str,
+    translator: Translator,
+    rules_for_tgt: Rules,
+    glossary: Glossary | None = None,
+    *,
+    options: TrackOptions = TrackOptions(),
+) -> TranslationResult:
+    """``track`` in ``tgt``, cue for cue: same count, same times, no empty cue."""
+    plan = sentences(track, options)
+    done = _translate(plan, [s.text for s in plan], track.lang, tgt, translator, glossary)
+    return _result(track, plan, done, tgt, rules_for_tgt, options)
+
+
+def translate_tracks(
+    track: Track,
+    targets: Sequence[str],
+    translator: Translator,
+    rules: Mapping[str, Rules],
+    glossary: Glossary | None = None,
+    *,
+    options: TrackOptions = TrackOptions(),
+) -> dict[str, TranslationResult]:
+    """``track`` in every language of ``targets``; Urdu <-> Mandarin through English.
+
+    A pivot's English track is in the result even when English was not asked for.
+    """
+    plan = sentences(track, options)
+    texts = [s.text for s in plan]
+    done: dict[str, _Translated] = {}
+    for tgt in targets:
+        if tgt == track.lang or tgt in done:
+            continue
+        if track.lang != PIVOT and tgt != PIVOT:
+            if PIVOT not in done:
+                done[PIVOT] = _translate(plan, texts, track.lang, PIVOT, translator, glossary)
+            middle = done[PIVOT]
+            done[tgt] = _chain(middle, _translate(plan, middle.filled(), PIVOT, tgt, translator, glossary))
+        else:
+            done[tgt] = _translate(plan, texts, track.lang, tgt, translator, glossary)
+    return {lang: _result(track, plan, d, lang, rules[lang], options) for lang, d in done.items()}
+
+
+def _chain(first: _Translated, second: _Translated) -> _Translated:
+    # The middle's glossary misses matter to the end track too: the term never reached it.
+    return replace(second, src=first.src, misses=first.misses + second.misses,
+                   engine=f"{first.engine} + {second.engine}")
+
+
+def _translate(
+    plan: Sequence[Sentence],
+    texts: Sequence[str],
+    src: str,
+    tgt: str,
+    translator: Translator,
+    glossary: Glossary | None,
+) -> _Translated:
+    protected = [protect(text, src, tgt, glossary) for text in texts]
+    todo = [i for i, p in enumerate(protected) if p.text.strip()]
+    spans = [Span(protected[i].text, plan[i].start, plan[i].end) for i in todo]
+    outputs = _run_engine(translator, spans, src, tgt)
+    raw = [""] * len(texts)
+    for i, text in zip(todo, outputs):
+        # Models write Traditional characters and half-width CJK punctuation now and then.
+        raw[i] = normalize(text, tgt).strip()
+    checked = [check(text, p.slots) for text, p in zip(raw, protected)]
+    return _Translated(
+        src, tgt,
+        tuple(c.text for c in checked),
+        tuple(p.slots for p in protected),
+        _with_cues(plan, checked, "uses"),
+        _with_cues(plan, checked, "misses"),
+        engine_name(translator, src, tgt),
+    )
+
+
+def _run_engine(translator: Any, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
+    if not spans:
+        return []
+    if isinstance(translator, SpanTranslator):
+        out = list(translator.translate_spans(spans, src, tgt))
+    else:
+        out = list(translator.translate([s.text for s in spans], src, tgt))
+    if len(out) != len(spans):
+        raise PipelineFailed(f"{engine_name(translator, src, tgt)} returned {len(out)} texts for {len(spans)}")
+    return [str(text) for text in out]
+
+
+def _with_cues(plan: Sequence[Sentence], checked: Sequence[Checked], what: str) -> tuple:
+    return tuple(replace(item, cues=tuple(s.cues)) for s, c in zip(plan, checked) for item in getattr(c, what))
+
+
+def _result(
+    track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str, rules: Rules, options: TrackOptions
+) -> TranslationResult:
+    cues: list[Cue] = []
+    issues: list[CueIssue] = []
+    for sentence, text, slots in zip(plan, done.texts, done.slots):
+        source = track.cues[sentence.first:sentence.last + 1]
+        shares = [len(re.sub(r"\s", "", cue_text(c, track.lang))) for c in source]
+        measure = _measure(slots)
+        parts = distribute(text, shares, tgt, measure)
+        for offset, (cue, part) in enumerate(zip(source, parts)):
+            index = sentence.first + offset
+            if part == FILLER:
+                issues.append(CueIssue(index, "filler", 0, 1))
+            lines = _lines(fill(part, slots), tgt, rules, options)
+            issues.extend(_issues(index, cue, lines, rules))
+            cues.append(Cue(cue.start, cue.end, tuple(lines)))
+    out = Track(tgt, tuple(cues))
+    _assert_aligned(track, out)
+    return TranslationResult(out, done.src, done.engine, done.uses, done.misses, tuple(issues))
+
+
+def _measure(slots: Sequence[Slot]) -> Callable[[str], float]:
+    def measure(unit: str) -> float:
+        return len(visible(fill(unit, slots)).strip())
+
+    return measure
+
+
+def distribute(
+    text: str, shares: Sequence[float], lang: str, measure: Callable[[str], float] | None = None
+) -> list[str]:
+    """Split ``text`` into ``len(shares)`` non-empty parts sized like ``shares``.
+
+    Cuts fall between words (en, ur) or between jieba words and then characters (zh);
+    a part that gets no text at all holds ``FILLER``.
+    """
+    n = len(shares)
+    if n == 0:
+        return []
+    units = _units(text, lang)
+    if lang == "zh" and len(units) < n:
+        units = _chars(text)
+    sizes = [(measure or _length)(u) for u in units]
+    cuts = _cuts(sizes, shares)
+    parts = ["".join(units[a:b]).strip() for a, b in zip(cuts, cuts[1:])]
+    return [part if visible(part).strip() else FILLER for part in parts]
+
+
+def _length(unit: str) -> float:
+    return len(visible(unit).strip())
+
+
+def _units(text: str, lang: str) -> list[str]:
+    """Unbreakable pieces, each with the space that follows it (so joining restores text)."""
+    from .linebreak import units_of
+
+    text = re.sub(r"\s+", " ", text).strip()
+    out: list[str] = []
+    pos = 0
+    for unit in units_of(text, lang):
+        found = text.find(unit, pos)
+        if found < 0:  # the breaker normalised something: fall back to spaces
+            return re.findall(r"\S+\s*", text)
+        if out:
+            out[-1] += text[pos:found]
+        out.append(unit)
+        pos = found + len(unit)
+    if out:
+        out[-1] += text[pos:]
+    return out
+
+
+def _chars(text: str) -> list[str]:
+    """Characters, with punctuation kept on the character before it."""
+    from .linebreak import CLOSING
+
+    out: list[str] = []
+    for ch in re.sub(r"\s+", " ", text).strip():
+        if out and (ch in CLOSING or ch == " "):
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def _cuts(sizes: Sequence[float], shares: Sequence[float]) -> list[int]:
+    """``len(shares) + 1`` cut points over ``sizes``: every part gets a unit while units last."""
+    n, m = len(shares), len(sizes)
+    weights = [max(0.0, float(s)) for s in shares]
+    if sum(weights) <= 0:
+        weights = [1.0] * n
+    total_w, total = sum(weights), sum(sizes)
+    cum = [0.0]
+    for size in sizes:
+        cum.append(cum[-1] + size)
+    cuts, goal = [0], 0.0
+    for k in range(1, n):
+        goal += weights[k - 1] / total_w * total
+        low = min(cuts[-1] + 1, m)
+        high = max(low, m - (n - k)) if m >= n else low
+        best = min(range(low, high + 1), key=lambda c: (abs(cum[c] - goal), c))
+        cuts.append(best)
+    cuts.append(m)
+    return cuts
+
+
+def _lines(text: str, lang: str, rules: Rules, options: TrackOptions) -> list[str]:
+    from .linebreak import break_lines
+
+    lines = break_lines(text, lang, rules) or [FILLER]
+    if lang == "ur":
+        lines = [mark_rtl(line, options.rtl_marks) for line in lines]
+    return lines
+
+
+
+
+def _issues(index: int, cue: Cue, lines: Sequence[str], rules: Rules) -> list[CueIssue]:
+    found: list[CueIssue] = []
+    if len(lines) > rules.max_lines:
+        found.append(CueIssue(index, "lines", len(lines), rules.max_lines))
+    longest = max((line_length(line, rules) for line in lines), default=0.0)
+    if longest > rules.max_chars_per_line:
+        found.append(CueIssue(index, "line_length", longest, rules.max_chars_per_line))
+    duration = cue.end - cue.start
+    if duration > 0:
+        cps = reading_chars("\n".join(lines), rules) / duration
+        if cps > rules.max_cps:
+            found.append(CueIssue(index, "cps", round(cps, 2), rules.max_cps))
+    return found
+
+
+def _assert_aligned(source: Track, target: Track) -> None:
+    # Alignment is the contract editors rely on; fail loudly rather than write a shifted track.
+    same = len(source.cues) == len(target.cues) and all(
+        (a.start, a.end) == (b.start, b.end) and any(visible(l).strip() for l in b.lines)
+        for a, b in zip(source.cues, target.cues)
+    )
+    if not same:
+        raise PipelineFailed(f"translated {target.lang} track fell out of step with the {source.lang} source")
