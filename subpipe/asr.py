@@ -38,8 +38,12 @@ class Transcriber(Protocol):
     def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
         """The most likely of ``candidates`` and the probability of each."""
 
-    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None) -> Transcript:
-        """Segments (with word timing) of 16 kHz mono ``audio`` spoken in ``lang``."""
+    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
+                   prompt: str | None = None) -> Transcript:
+        """Segments (with word timing) of 16 kHz mono ``audio`` spoken in ``lang``.
+
+        ``prompt`` primes the decoder (glossary terms, so names come out spelled right).
+        """
 
 
 class OpenAIWhisper:
@@ -74,7 +78,8 @@ class OpenAIWhisper:
         best = max(candidates, key=lambda lang: (scores[lang], -candidates.index(lang)))
         return best, scores
 
-    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None) -> Transcript:
+    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
+                   prompt: str | None = None) -> Transcript:
         import importlib
 
         import torch
@@ -96,7 +101,7 @@ class OpenAIWhisper:
                 best_of=o.beam_size if o.beam_size > 1 else None,
                 condition_on_previous_text=o.condition_on_previous_text,
                 word_timestamps=o.word_timestamps,
-                initial_prompt=o.initial_prompt,
+                initial_prompt=prompt or o.initial_prompt,
                 fp16=self.device != "cpu",
                 verbose=False if progress else None,
             )

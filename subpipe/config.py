@@ -37,12 +37,14 @@ class AsrSettings:
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     seed: int = 0
     condition_on_previous_text: bool = False
+    glossary_prompt: bool = True
 
 
 @dataclass(frozen=True)
 class CueSettings:
     blocklist: tuple[str, ...] = ()
     close_gaps_frames: int = 12
+    hold_in_sentence_frames: int = 25
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class VadConfig:
     threshold: float = 0.5
     min_speech_ms: int = 250
     min_silence_ms: int = 300
-    pad_ms: int = 100
+    pad_ms: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from subpipe.linebreak import Measure, break_lines, measure, units_of
@@ -27,6 +27,9 @@ TRAIL_FRAMES = 12
 HARD_PAUSE = 2.0
 # With voice activity given, this much non-speech between two words always ends a cue.
 HARD_NON_SPEECH = 1.0
+# Voice activity marks speech tightly (no padding); a word this close to it (ms) is
+# Whisper's timing being loose, not invented text.
+SPEECH_TOLERANCE = 200
 # A block of words repeated this many times in a row is a recogniser loop...
 LOOP_REPEATS = 3
 # ...when the block holds at least this many letters ("no, no, no" is real speech).
@@ -97,9 +100,11 @@ class _Limits:
     max_lines: int
     max_chars: float
     chain: int = 0
+    hold: int = 0
 
     @classmethod
-    def of(cls, rules: Rules, audio_end: float | None, chain_frames: int = 0) -> "_Limits":
+    def of(cls, rules: Rules, audio_end: float | None, chain_frames: int = 0,
+           hold_frames: int = 0) -> "_Limits":
         frame = 1000.0 / rules.fps
         return cls(
             min_dur=math.floor(rules.min_duration * 1000) + 1,
@@ -112,6 +117,7 @@ class _Limits:
             max_lines=rules.max_lines,
             max_chars=rules.max_chars_per_line,
             chain=math.floor(chain_frames * frame),
+            hold=math.floor(hold_frames * frame),
         )
 
     def reading_time(self, chars: float) -> int:
@@ -154,16 +160,18 @@ def shape(
     blocklist: Sequence[str] = (),
     rtl_marks: str = "rle",
     close_gaps_frames: int = 0,
+    hold_in_sentence_frames: int = 0,
 ) -> ShapeResult:
     """Group ``words`` into cues that obey ``rules``; report what can't be met.
 
     Deterministic. Every word that survives the hallucination guards ends up in a cue;
     a cue that breaks a rule is still emitted and named in ``problems``. Gaps shorter
-    than ``close_gaps_frames`` are closed to the minimum gap (0: left as they fall).
+    than ``close_gaps_frames`` are closed to the minimum gap (0: left as they fall), and
+    a cue that ends mid-sentence is held through pauses under ``hold_in_sentence_frames``.
     """
     if lang == "ur":
         mark_rtl("", rtl_marks)  # reject a bad mode before any work
-    limits = _Limits.of(rules, audio_end, close_gaps_frames)
+    limits = _Limits.of(rules, audio_end, close_gaps_frames, hold_in_sentence_frames)
     ctx = _Context(lang, rules, limits, _speech_ms(speech))
     toks = _prepare(words, ctx)
     toks, dropped = _drop_invented(toks, ctx, blocklist)
@@ -243,7 +251,7 @@ def _drop_invented(toks: list[_Tok], ctx: _Context,
     reasons: dict[int, tuple[str, str]] = {}
     if ctx.speech is not None:
         for i, tok in enumerate(toks):
-            if not _overlaps_speech(tok, ctx.speech):
+            if not _overlaps_speech(tok, ctx.speech, SPEECH_TOLERANCE):
                 reasons[i] = ("speech", "words outside voice activity (likely invented)")
     for i in _blocked(keys, blocklist):
         reasons.setdefault(i, ("blocklist", "text matches the blocklist"))
@@ -255,13 +263,55 @@ def _drop_invented(toks: list[_Tok], ctx: _Context,
         if i not in reasons and not keys[i] and i - 1 in reasons:
             reasons[i] = reasons[i - 1]
     kept = [t for i, t in enumerate(toks) if i not in reasons]
+    if ctx.speech is not None:
+        kept = _snap_to_speech(kept, ctx.speech, ctx.limits)
     return kept, _dropped_spans(toks, reasons)
 
 
-def _overlaps_speech(tok: _Tok, speech: tuple[tuple[int, int], ...]) -> bool:
+def _snap_to_speech(toks: list[_Tok], speech: tuple[tuple[int, int], ...], lim: _Limits) -> list[_Tok]:
+    """Put the first and last word of each stretch of speech on its onset and end.
+
+    Whisper's cross-attention timing often starts a phrase's first word in the silence
+    before it, or ends the last one early or late; voice activity is the sharper
+    measure of where speech starts and stops. Word order is kept.
+    """
+    out = list(toks)
+    owner = [_region_of(tok, speech) for tok in out]
+    for i, region in enumerate(owner):
+        if region is None:
+            continue
+        onset, offset = speech[region]
+        start, end = out[i].start, out[i].end
+        if i == 0 or owner[i - 1] != region:
+            # First word: never before the onset, and pulled back onto it when just late.
+            if start < onset or start - onset <= lim.lead:
+                start = onset
+        if i + 1 == len(out) or owner[i + 1] != region:
+            # Last word: never past the end, and held to it when it stops just short.
+            if end > offset or offset - end <= lim.trail:
+                end = offset
+        if i + 1 < len(out):
+            start = min(start, out[i + 1].start)  # never past the next word's start
+        out[i] = replace(out[i], start=start, end=max(end, start))
+    return out
+
+
+def _region_of(tok: _Tok, speech: tuple[tuple[int, int], ...]) -> int | None:
+    """The speech region a word overlaps most, if any."""
+    best, most = None, 0
+    for k, (a, b) in enumerate(speech):
+        if a > tok.end:
+            break
+        shared = min(b, tok.end) - max(a, tok.start)
+        if shared > most:
+            best, most = k, shared
+    return best
+
+
+def _overlaps_speech(tok: _Tok, speech: tuple[tuple[int, int], ...], tolerance: int = 0) -> bool:
     if tok.end == tok.start:
-        return any(a <= tok.start <= b for a, b in speech)
-    return any(min(b, tok.end) > max(a, tok.start) for a, b in speech)
+        return any(a - tolerance <= tok.start <= b + tolerance for a, b in speech)
+    return any(min(b + tolerance, tok.end) > max(a - tolerance, tok.start) for a, b in speech)
 
 
 def _blocked(keys: list[str], blocklist: Sequence[str]) -> set[int]:
@@ -502,24 +552,32 @@ def _place(toks: list[_Tok], groups: list[tuple[int, int]], ctx: _Context) -> li
             end = min(start + lim.min_dur, lim.audio_end)
         times.append((start, end))
         prev_end = end
-    return _chain(_fit_backward(times, lim), [e for _, e in spans], lim)
+    open_ended = [not _ends(_group_text(toks[a:b], ctx.lang), SENTENCE_END) for a, b in groups]
+    return _chain(_fit_backward(times, lim), [e for _, e in spans], open_ended, lim)
 
 
-def _chain(times: list[tuple[int, int]], speech_ends: list[int], lim: _Limits) -> list[tuple[int, int]]:
-    """Close gaps shorter than ``lim.chain`` to the minimum gap.
+def _chain(times: list[tuple[int, int]], speech_ends: list[int], open_ended: list[bool],
+           lim: _Limits) -> list[tuple[int, int]]:
+    """Close short gaps to the minimum gap.
 
-    Broadcast practice: a flicker of blank screen between two cues of one stretch of
-    speech is tiring to watch, so the first cue stays up until the next one. It never
-    holds a cue past the maximum duration or longer than the allowed trail after speech.
+    Broadcast practice: a flicker of blank screen between two cues is tiring to watch,
+    so a cue stays up until the next one when the gap is under ``lim.chain``, within
+    the allowed trail after its speech. A cue that stops mid-sentence is held through a
+    pause of up to ``lim.hold`` (the sentence isn't over). Never past the maximum duration.
     """
     out = list(times)
     for k in range(len(out) - 1):
         start, end = out[k]
-        next_start = out[k + 1][0]
-        if not lim.gap < next_start - end < lim.chain:
+        gap = out[k + 1][0] - end
+        if gap <= lim.gap:
             continue
-        end = min(next_start - lim.gap, start + lim.max_dur, max(end, speech_ends[k] + lim.trail))
-        out[k] = (start, max(out[k][1], end))
+        if open_ended[k] and gap < lim.hold:
+            target = out[k + 1][0] - lim.gap
+        elif gap < lim.chain:
+            target = min(out[k + 1][0] - lim.gap, max(end, speech_ends[k] + lim.trail))
+        else:
+            continue
+        out[k] = (start, max(end, min(target, start + lim.max_dur)))
     return out
 
 

@@ -15,7 +15,7 @@ from .bilingual import bilingual_tracks, default_pairs
 from .config import Config
 from .cues import ShapeResult, shape, words_from_segments
 from .errors import ModelError, OutputError, UsageError
-from .glossary import Glossary, load_glossary
+from .glossary import Glossary, load_glossary, whisper_prompt
 from .manifest import Manifest, manifest_path
 from .media import SAMPLE_RATE, AudioStream, MediaInfo, choose_stream, extract_audio, is_silent, probe
 from .models import resolve_whisper
@@ -304,6 +304,12 @@ def _translation_settings(config: Config) -> TranslationSettings:
                                max_new_tokens=t.max_new_tokens, device=t.device)
 
 
+def _prompt(config: Config, lang: str) -> str | None:
+    """The glossary's terms in ``lang``, so Whisper spells names the way the project does."""
+    glossary = _glossary(config) if config.asr.glossary_prompt else None
+    return whisper_prompt(glossary, lang) or None if glossary else None
+
+
 def _glossary(config: Config) -> Glossary | None:
     path = config.translate.glossary_path
     return load_glossary(path) if path.is_file() else None
@@ -334,13 +340,13 @@ def listen(
     if is_silent(audio):
         lang = request.lang if request.lang != "auto" else config.project.languages[0]
         return Heard(info, stream, Transcript(lang, (), duration), (), "none", silent=True)
-    speech = _speech(audio, config)
+    speech = speech_of(audio, config)
     engine = load(config)
     lang = request.lang
     if lang == "auto":
         lang, scores = engine.detect_language(audio, list(config.project.languages))
         log.info("detected language %s (%s)", lang, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-    transcript = engine.transcribe(audio, lang, progress(duration))
+    transcript = engine.transcribe(audio, lang, progress(duration), prompt=_prompt(config, lang))
     return Heard(info, stream, transcript, speech, engine.name, audio=audio, engine=engine)
 
 
@@ -356,10 +362,12 @@ def subtitle(heard: Heard, config: Config) -> ShapeResult:
         blocklist=config.cues.blocklist,
         rtl_marks=config.output.urdu_direction_marks,
         close_gaps_frames=config.cues.close_gaps_frames,
+        hold_in_sentence_frames=config.cues.hold_in_sentence_frames,
     )
 
 
-def _speech(audio: np.ndarray, config: Config) -> tuple[tuple[float, float], ...] | None:
+def speech_of(audio: np.ndarray, config: Config) -> tuple[tuple[float, float], ...] | None:
+    """Where someone speaks, by voice activity (None when it is switched off)."""
     v = config.vad
     if not v.enabled:
         return None

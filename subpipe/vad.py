@@ -20,7 +20,7 @@ class VadSettings:
     threshold: float = 0.5
     min_speech_ms: int = 250
     min_silence_ms: int = 300
-    pad_ms: int = 100
+    pad_ms: int = 0
 
 
 def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> list[tuple[float, float]]:

@@ -200,18 +200,18 @@ def test_legal_input_gets_a_legal_shaping(case, chain) -> None:  # type: ignore[
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(adversarial_inputs(), st.sampled_from([0, 12]))
-def test_every_broken_rule_is_reported(case, chain) -> None:  # type: ignore[no-untyped-def]
+@given(adversarial_inputs(), st.sampled_from([0, 12]), st.sampled_from([0, 25]))
+def test_every_broken_rule_is_reported(case, chain, hold) -> None:  # type: ignore[no-untyped-def]
     lang, words, audio_end, speech = case
     rules = RULES[lang]
     blocklist = ["字幕由Amara.org社群提供"]
     result = shape(words, lang, rules, speech=speech, audio_end=audio_end, blocklist=blocklist,
-                   close_gaps_frames=chain)
+                   close_gaps_frames=chain, hold_in_sentence_frames=hold)
     assert_structure(result)
     assert_reported(result, rules, audio_end)
     assert_no_text_lost(words, lang, result)
     assert shape(words, lang, rules, speech=speech, audio_end=audio_end,
-                 blocklist=blocklist, close_gaps_frames=chain) == result
+                 blocklist=blocklist, close_gaps_frames=chain, hold_in_sentence_frames=hold) == result
 
 
 # ---- examples -------------------------------------------------------------------
@@ -237,6 +237,24 @@ def test_short_gaps_are_closed_to_the_minimum_gap() -> None:
     assert 0.08 < apart.cues[1].start - apart.cues[0].end < 0.48
     assert chained.cues[1].start - chained.cues[0].end == pytest.approx(0.08, abs=0.0015)
     assert chained.cues[1] == apart.cues[1] and chained.problems == ()
+
+
+def test_a_cue_that_stops_mid_sentence_is_held_through_the_pause() -> None:
+    words = _words("en", "This is the first half of a long sentence that goes on, "
+                   "and this is the second half that makes it far too long for one cue.", per_char=0.1)
+    # A 0.8 s pause after the comma: longer than 12 frames, shorter than 25.
+    words = [w if i < 12 else Word(w.start + 0.7, w.end + 0.7, w.text) for i, w in enumerate(words)]
+    apart = shape(words, "en", RULES["en"], audio_end=30.0, close_gaps_frames=12)
+    held = shape(words, "en", RULES["en"], audio_end=30.0, close_gaps_frames=12, hold_in_sentence_frames=25)
+    assert len(apart.cues) == len(held.cues) == 2
+    assert apart.cues[0].lines[-1].endswith(",")
+    assert apart.cues[1].start - apart.cues[0].end > 0.48
+    assert held.cues[1].start - held.cues[0].end == pytest.approx(0.08, abs=0.0015)
+    # Between sentences there is no hold: the viewer sees the sentence end.
+    two = _words("en", "This sentence ends here. And another one starts after a pause.", per_char=0.12)
+    two = [w if i < 4 else Word(w.start + 0.7, w.end + 0.7, w.text) for i, w in enumerate(two)]
+    split = shape(two, "en", RULES["en"], audio_end=30.0, close_gaps_frames=12, hold_in_sentence_frames=25)
+    assert len(split.cues) == 2 and split.cues[1].start - split.cues[0].end > 0.48
 
 
 def test_single_word_longer_than_a_line_is_reported() -> None:

@@ -1,0 +1,466 @@
+"""``subpipe review``: the editor's desk, one HTML page per film, and the sign-off.
+
+The page is self-contained so it works opened from disk with no server and no
+network: the cues travel inside it as JSON (browsers refuse subtitle files loaded
+from ``file://``), the CSS and script are inline, and the video is a small H.264
+proxy beside it (browsers can't play MXF, ProRes or TS). Cue text is data: the page
+only ever puts it on screen with ``textContent``, and a Content-Security-Policy that
+admits nothing but the page's own script (by hash) backs that up.
+
+The editor's approvals and flags stay in the browser and come back as a JSON export;
+``apply_notes`` reads that export against the page and records it in the manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .check import Finding, check_file, guess_lang, timestamp
+from .config import Config
+from .errors import InputError, OutputError, UsageError
+from .glossary import Glossary, load_glossary
+from .manifest import Manifest, manifest_path
+from .srtio import read_track, write_text
+from .types import LANGUAGES, Track
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = Path(__file__).resolve().parent / "review_page.html"
+NOTES_FORMAT = "subpipe-review-notes"
+STATUSES = ("approved", "flagged", "pending")
+# The proxy: small enough to scrub on a laptop, and what every browser plays.
+PROXY_HEIGHT = 480
+# A keyframe every second keeps clicking from cue to cue quick.
+PROXY_KEYFRAME_S = 1.0
+_DATA_RE = re.compile(
+    r'<script type="application/json" id="review-data">(.*?)</script>', re.DOTALL)
+_SCRIPT_RE = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_SLOT_RE = re.compile(r"\{\{([A-Z]+)\}\}")
+# Tells apart times that SRT writes at millisecond precision.
+_SAME_TIME = 0.0005
+
+
+@dataclass(frozen=True)
+class NoteEntry:
+    """One cue the editor approved or flagged (or left a note on)."""
+
+    track: str
+    cue: int
+    start: float
+    status: str
+    note: str = ""
+
+    def line(self) -> str:
+        """``film.zh.srt cue 3 (00:00:04,200): note`` on one line."""
+        note = " ".join(self.note.split()) or "(no note)"
+        return f"{self.track} cue {self.cue} ({timestamp(self.start)}): {note}"
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """What an export of the page says, checked against the page it came from."""
+
+    page: str
+    key: str
+    approved: int
+    flagged: int
+    pending: int
+    entries: tuple[NoteEntry, ...]
+
+    @property
+    def flagged_entries(self) -> tuple[NoteEntry, ...]:
+        return tuple(e for e in self.entries if e.status == "flagged")
+
+    def as_manifest(self) -> dict[str, Any]:
+        """Deterministic (no who, no when): the same export always records the same."""
+        return {
+            "page": self.page,
+            "cues_key": self.key,
+            "approved": self.approved,
+            "flagged": self.flagged,
+            "pending": self.pending,
+            "notes": [{"track": e.track, "cue": e.cue, "time": timestamp(e.start),
+                       "status": e.status, "note": e.note} for e in self.entries],
+        }
+
+
+# ---- the commands the CLI calls ----------------------------------------------------
+
+def review_command(video: Path, tracks: list[Path] | None, output: Path | None, config: Config,
+                   *, tracks_dir: Path | None = None) -> list[Path]:
+    """Write the review page and the proxy beside it; returns [page, proxy].
+
+    ``tracks`` None means every ``<stem>.<lang>.srt`` and ``<stem>.<src>-<tgt>.srt``
+    in ``tracks_dir`` (default: beside the video). An existing proxy newer than
+    the video is kept.
+    """
+    from .media import probe
+
+    video = Path(video)
+    info = probe(video)
+    output = Path(output) if output else video.with_name(f"{video.stem}.review.html")
+    if not output.parent.is_dir():
+        raise OutputError(f"cannot write {output}: {output.parent} is not a folder")
+    folder = Path(tracks_dir) if tracks_dir else video.parent
+    paths = list(tracks) if tracks else find_tracks(folder, video.stem)
+    loaded = load_tracks(paths)
+    audio_end = max((s.duration or 0.0 for s in info.audio_streams), default=0.0) or info.duration
+    findings = {name: _check(path, track, config, info.fps, audio_end)
+                for (name, track), path in zip(loaded.items(), paths)}
+    glossary = _glossary(config)
+    proxy = output.parent / f"{video.stem}.proxy.mp4"
+    if not _fresh(proxy, video):
+        make_proxy(video, proxy)
+    sidecar = manifest_path(Path(paths[0]).parent, video.stem)
+    page = build_page(video.name, proxy.name, loaded, findings, glossary,
+                      manifest=os.path.relpath(sidecar, output.parent))
+    write_text(output, page)
+    return [output, proxy]
+
+
+def notes_command(notes: Path, page: Path) -> tuple[int, list[str]]:
+    """Apply an export; returns (exit status, one line per flagged cue).
+
+    Status 1 when any cue is flagged (like findings from ``check``), else 0.
+    """
+    result = apply_notes(notes, page)
+    lines = [entry.line() for entry in result.flagged_entries]
+    return (1 if lines else 0), lines
+
+
+# ---- tracks ------------------------------------------------------------------------
+
+def track_code(name: str) -> str | None:
+    """``ur`` from ``film.ur.srt``, ``ur-zh`` from ``film.ur-zh.srt``; None otherwise."""
+    parts = name.split(".")
+    if len(parts) < 3 or parts[-1].lower() != "srt":
+        return None
+    code = parts[-2]
+    langs = code.split("-")
+    if len(langs) > 2 or len(set(langs)) != len(langs) or any(x not in LANGUAGES for x in langs):
+        return None
+    return code
+
+
+def find_tracks(folder: Path, stem: str) -> list[Path]:
+    """The film's tracks in ``folder``: the source first, then targets, then pairs."""
+    found: dict[str, Path] = {}
+    for path in folder.glob(f"{_glob_escape(stem)}.*.srt"):
+        code = track_code(path.name)
+        # "film.v2.ur.srt" belongs to film.v2, not to film.
+        if code is not None and path.name == f"{stem}.{code}.srt":
+            found[code] = path
+    if not found:
+        raise InputError(f"no subtitle tracks for {stem} in {folder} (looked for"
+                         f" {stem}.<lang>.srt); run 'subpipe run' first or name them with --tracks")
+    return [found[code] for code in _track_order(found)]
+
+
+def _track_order(codes: Sequence[str]) -> list[str]:
+    # A pair names the source first; editors read source beside target.
+    sources = [code.split("-")[0] for code in codes if "-" in code]
+    singles = sorted((c for c in codes if "-" not in c),
+                     key=lambda c: (c not in sources, LANGUAGES.index(c)))
+    return singles + sorted(c for c in codes if "-" in c)
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def load_tracks(paths: Sequence[Path]) -> dict[str, Track]:
+    """Tracks keyed by file name; the language from the name, else from the text."""
+    tracks: dict[str, Track] = {}
+    for path in map(Path, paths):
+        if path.name in tracks:
+            raise UsageError(f"two tracks are named {path.name}: give each film's tracks on their own")
+        code = track_code(path.name)
+        track = read_track(path, code or "")
+        tracks[path.name] = track if code else Track(guess_lang(c.lines for c in track.cues), track.cues)
+    return tracks
+
+
+def _check(path: Path, track: Track, config: Config, fps: float | None,
+           audio_end: float | None) -> list[Finding]:
+    report = check_file(path, config.rules, lang=track.lang, fps=fps, audio_end=audio_end)
+    if report.unreadable is not None:
+        return [Finding(None, None, "unreadable", None, None, "error", report.unreadable)]
+    return list(report.findings)
+
+
+def _glossary(config: Config) -> Glossary | None:
+    path = config.translate.glossary_path
+    if not config.translate.glossary and not path.is_file():
+        return None  # the shipped glossary is optional; a named one is not
+    return load_glossary(path)
+
+
+# ---- the proxy ---------------------------------------------------------------------
+
+def make_proxy(video: Path, out: Path) -> Path:
+    """A small H.264/AAC MP4 of ``video`` that any browser plays and seeks; atomic."""
+    import ffmpeg
+
+    from .media import _last_line, check_readable, require_ffmpeg
+
+    check_readable(video)
+    require_ffmpeg()
+    tmp = out.with_name(f".{out.name}.tmp.mp4")
+    scale = f"scale=-2:trunc(min({PROXY_HEIGHT}\\,ih)/2)*2"
+    try:
+        (ffmpeg.input(str(video))
+         .output(str(tmp), vf=f"yadif=deint=interlaced,{scale}", vcodec="libx264",
+                 preset="veryfast", crf=28, pix_fmt="yuv420p", acodec="aac", ac=2,
+                 force_key_frames=f"expr:gte(t,n_forced*{PROXY_KEYFRAME_S})",
+                 movflags="+faststart", sn=None, dn=None, format="mp4")
+         .global_args("-nostdin", "-v", "error")
+         .overwrite_output()
+         .run(capture_stdout=True, capture_stderr=True))
+        os.replace(tmp, out)
+    except ffmpeg.Error as exc:
+        raise InputError(f"could not make a browser proxy of {video}: {_last_line(exc.stderr)}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _fresh(proxy: Path, video: Path) -> bool:
+    # Re-encoding a feature film takes minutes; a proxy newer than the film is reused.
+    return proxy.is_file() and proxy.stat().st_size > 0 and proxy.stat().st_mtime >= video.stat().st_mtime
+
+
+# ---- the page ----------------------------------------------------------------------
+
+def build_page(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
+               findings: Mapping[str, Sequence[Finding]], glossary: Glossary | None,
+               *, manifest: str | None = None) -> str:
+    """The review page as HTML text. Pure: same inputs, same bytes."""
+    data = page_data(video_name, proxy_name, tracks, findings, glossary, manifest=manifest)
+    template = TEMPLATE.read_text(encoding="utf-8")
+    slots = {
+        "TITLE": html.escape(f"Review: {video_name}"),
+        "CSP": html.escape(content_security_policy(template)),
+        "DATA": json_for_script(data),
+    }
+    # One pass, so text put in a slot is never read as a slot itself.
+    return _SLOT_RE.sub(lambda m: slots[m.group(1)], template)
+
+
+def page_data(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
+              findings: Mapping[str, Sequence[Finding]], glossary: Glossary | None,
+              *, manifest: str | None = None) -> dict[str, Any]:
+    """Everything the page's script needs, as plain JSON values."""
+    track_list = [_track_data(name, track, findings.get(name, ())) for name, track in tracks.items()]
+    return {
+        "format": "subpipe-review",
+        "version": 1,
+        "video": video_name,
+        "stem": Path(video_name).stem,
+        "proxy": proxy_name,
+        "manifest": manifest or f"{Path(video_name).stem}.subpipe.json",
+        "key": cues_key(tracks),
+        "aligned": aligned(list(tracks.values())),
+        "tracks": track_list,
+        "glossary": _glossary_data(glossary),
+    }
+
+
+def cues_key(tracks: Mapping[str, Track]) -> str:
+    """A short hash of every cue: a rebuilt page with other cues gets other storage."""
+    doc = [[name, t.lang, [[round(c.start, 3), round(c.end, 3), list(c.lines)] for c in t.cues]]
+           for name, t in tracks.items()]
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def aligned(tracks: Sequence[Track]) -> bool:
+    """True when every track has the same cue count and times (one row per cue)."""
+    if len(tracks) < 2:
+        return True
+    first = tracks[0].cues
+    return all(len(t.cues) == len(first) and all(
+        abs(a.start - b.start) < _SAME_TIME and abs(a.end - b.end) < _SAME_TIME
+        for a, b in zip(first, t.cues)) for t in tracks[1:])
+
+
+def json_for_script(data: Any) -> str:
+    """JSON that can sit inside ``<script>``: no ``<``, ``>`` or ``&`` left to end it."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def content_security_policy(template: str) -> str:
+    """Only the page's own script runs (by hash): markup smuggled in by a cue is inert."""
+    scripts = _SCRIPT_RE.findall(template)
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+                      for s in scripts)
+    return ("default-src 'none'; "
+            f"script-src {hashes}; style-src 'unsafe-inline'; img-src data:; "
+            "media-src 'self' file: blob:; base-uri 'none'; form-action 'none'")
+
+
+def _track_data(name: str, track: Track, findings: Sequence[Finding]) -> dict[str, Any]:
+    codes = track.lang.split("-") if track.lang else ["en"]
+    per_cue, loose = _assign(track, findings)
+    return {
+        "name": name,
+        "lang": track.lang,
+        "cues": [{
+            "n": i + 1,
+            "start": round(cue.start, 3),
+            "end": round(cue.end, 3),
+            "time": timestamp(cue.start),
+            "until": timestamp(cue.end),
+            "lines": list(cue.lines),
+            "langs": [_line_lang(line, codes) for line in cue.lines],
+            "findings": [_finding_data(f) for f in per_cue.get(i, ())],
+        } for i, cue in enumerate(track.cues)],
+        "findings": [_finding_data(f) for f in loose],
+    }
+
+
+def _line_lang(line: str, codes: Sequence[str]) -> str:
+    if len(codes) == 1:
+        return codes[0]
+    guess = guess_lang([(line,)])
+    # A line with no letters ("...", a number) goes with the source, as check does.
+    return guess if guess in codes else codes[0]
+
+
+def _assign(track: Track, findings: Sequence[Finding]) -> tuple[dict[int, list[Finding]], list[Finding]]:
+    """Findings per cue position; those about no one cue (file structure) apart.
+
+    ``check`` numbers cues as the file does; a file numbered out of step still gets
+    its findings on the right cue by matching start times.
+    """
+    per_cue: dict[int, list[Finding]] = {}
+    loose: list[Finding] = []
+    for finding in findings:
+        index = _cue_index(track, finding)
+        if index is None:
+            loose.append(finding)
+        else:
+            per_cue.setdefault(index, []).append(finding)
+    return per_cue, loose
+
+
+def _cue_index(track: Track, finding: Finding) -> int | None:
+    by_number = finding.cue - 1 if finding.cue is not None and 0 < finding.cue <= len(track.cues) else None
+    if finding.start is None:
+        return by_number
+    same = [i for i, c in enumerate(track.cues) if abs(c.start - finding.start) < _SAME_TIME]
+    if by_number in same or (not same and by_number is not None):
+        return by_number
+    return same[0] if same else None
+
+
+def _finding_data(f: Finding) -> dict[str, Any]:
+    return {"rule": f.rule, "severity": f.severity, "measured": f.measured,
+            "limit": f.limit, "message": f.message}
+
+
+def _glossary_data(glossary: Glossary | None) -> dict[str, list[dict[str, str]]]:
+    """Per language, each term's rendering, longest first so the longest match wins."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for term in (glossary.terms if glossary else ()):
+        for lang, text in term.renderings:
+            out.setdefault(lang, []).append({"text": text, "term": term.key, "note": term.note})
+    return {lang: sorted(items, key=lambda x: (-len(x["text"]), x["text"])) for lang, items in sorted(out.items())}
+
+
+# ---- sign-off ----------------------------------------------------------------------
+
+def read_page_data(page: Path) -> dict[str, Any]:
+    """The data a review page was built with."""
+    try:
+        text = Path(page).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{page} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {page}: {getattr(exc, 'strerror', None) or exc}") from None
+    match = _DATA_RE.search(text)
+    try:
+        data = json.loads(match.group(1)) if match else None
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or data.get("format") != "subpipe-review":
+        raise InputError(f"{page} is not a page written by 'subpipe review'")
+    return data
+
+
+def read_notes(notes: Path) -> dict[str, Any]:
+    """An export from the page, checked for shape; UsageError (exit 2) if unreadable."""
+    try:
+        doc = json.loads(Path(notes).read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise InputError(f"{notes} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {notes}: {getattr(exc, 'strerror', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{notes} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(doc, dict) or doc.get("format") != NOTES_FORMAT or not isinstance(doc.get("cues"), list):
+        raise InputError(f"{notes} is not a notes export from a subpipe review page")
+    return doc
+
+
+def signoff(doc: Mapping[str, Any], data: Mapping[str, Any], *, notes_name: str = "notes",
+            page_name: str = "page") -> SignOff:
+    """Judge an export against the page's data. Pure."""
+    if doc.get("key") != data["key"]:
+        raise InputError(f"{notes_name} was exported from another build of {page_name} (the cues"
+                         " have changed since): review the new page and export again")
+    order = {t["name"]: (i, t) for i, t in enumerate(data["tracks"])}
+    entries = {}
+    for item in doc["cues"]:
+        entry = _entry(item, order, notes_name)
+        entries[(order[entry.track][0], entry.cue)] = entry
+    kept = tuple(entries[k] for k in sorted(entries))
+    total = sum(len(t["cues"]) for t in data["tracks"])
+    approved = sum(e.status == "approved" for e in kept)
+    flagged = sum(e.status == "flagged" for e in kept)
+    return SignOff(page_name, data["key"], approved, flagged, total - approved - flagged, kept)
+
+
+def _entry(item: Any, order: Mapping[str, tuple[int, dict]], notes_name: str) -> NoteEntry:
+    if not isinstance(item, dict):
+        raise InputError(f"{notes_name}: each cue must be an object, got {item!r}")
+    track, cue, status, note = item.get("track"), item.get("cue"), item.get("status"), item.get("note", "")
+    if track not in order:
+        raise InputError(f"{notes_name}: track {track!r} is not on the page")
+    cues = order[track][1]["cues"]
+    if not isinstance(cue, int) or isinstance(cue, bool) or not 1 <= cue <= len(cues):
+        raise InputError(f"{notes_name}: {track} has no cue {cue!r}")
+    if status not in STATUSES or not isinstance(note, str):
+        raise InputError(f"{notes_name}: cue {cue} of {track}: status must be one of"
+                         f" {', '.join(STATUSES)} and note a string")
+    return NoteEntry(track, cue, float(cues[cue - 1]["start"]), status, note)
+
+
+def apply_notes(notes_path: Path, page_path: Path) -> SignOff:
+    """Check an export against its page and record it in the film's manifest."""
+    page_path = Path(page_path)
+    data = read_page_data(page_path)
+    result = signoff(read_notes(notes_path), data, notes_name=Path(notes_path).name,
+                     page_name=page_path.name)
+    sidecar = page_path.parent / str(data.get("manifest", ""))
+    # The page names the manifest; it may name nothing else we would then overwrite.
+    if not sidecar.name.endswith(".subpipe.json"):
+        raise InputError(f"{page_path} names {sidecar.name!r} as its manifest, not a <stem>.subpipe.json")
+    manifest = Manifest(sidecar)
+    manifest.extra["review"] = result.as_manifest()
+    manifest.save()
+    log.info("recorded the sign-off in %s", manifest.path)
+    return result
