@@ -23,26 +23,39 @@ endif
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.subpipe-installed
 
-.PHONY: run test setup ffmpeg weights clean media
+.PHONY: run test setup ffmpeg test-debs weights clean
 
 run: setup
 	$(BIN)/subpipe run "$(VIDEO)" --lang $(SPOKEN) $(if $(OUT),--out "$(OUT)")
 
-test: setup
+test: setup test-debs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: ffmpeg $(STAMP) weights
 
+# Debian packages: ffmpeg for media; for the review page's browser tests, chromium
+# and fonts that cover Chinese and Urdu (only needed by `make test`).
+RUN_DEBS  := ffmpeg
+TEST_DEBS := ffmpeg chromium fonts-hosny-amiri fonts-wqy-zenhei
+
 ffmpeg:
-	@if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing ffmpeg from Debian"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
-	else \
-		echo "ffmpeg is missing. Install it, then run make again:"; \
-		echo "    sudo apt-get install -y ffmpeg"; \
-		exit 1; \
-	fi
+	@$(call debs,$(RUN_DEBS),command -v ffmpeg && command -v ffprobe)
+
+test-debs:
+	@$(call debs,$(TEST_DEBS),command -v ffmpeg && command -v ffprobe && command -v chromium && fc-list | grep -qi amiri && fc-list | grep -qi zenhei)
+
+# $(call debs,PACKAGES,CHECK): install PACKAGES when CHECK fails, as root; else say how.
+define debs
+if ( $(2) ) >/dev/null 2>&1; then :; \
+elif [ "$$(id -u)" = 0 ]; then \
+	echo "installing from Debian: $(1)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+else \
+	echo "Missing system packages. Install them, then run make again:"; \
+	echo "    sudo apt-get install -y $(1)"; \
+	exit 1; \
+fi
+endef
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -231,3 +231,12 @@ class _ProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+
+
+def _register_extra_commands() -> None:
+    from .cli_review import review
+
+    main.add_command(review)
+
+
+_register_extra_commands()

@@ -1,0 +1,137 @@
+"""A content-addressed cache per stage: extracted audio, transcripts, translations.
+
+Each entry is keyed on what made it (the input's hash, the model, the settings of that
+stage), so rerunning after a crash, or after changing only a later stage's settings,
+redoes only what changed. Entries are written atomically under a lock and carry their
+own sha256: a corrupted entry is detected on read, dropped and rebuilt.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+from .models import cache_root
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def key_of(*parts: Any) -> str:
+    """A stable key for JSON-able ``parts`` (settings dicts, hashes, names)."""
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class StageCache:
+    """Entries of every stage under ``root/stages/<stage>/<key>``; ``enabled=False`` stores nothing."""
+
+    def __init__(self, root: Path | None = None, enabled: bool = True):
+        self.root = (root or cache_root()) / "stages"
+        self.enabled = enabled
+
+    def get_or_make(self, stage: str, key: str, make: Callable[[], T],
+                    dump: Callable[[T], bytes], load: Callable[[bytes], T]) -> T:
+        """The cached value of (stage, key), or ``make()``'s, which is then stored."""
+        if not self.enabled:
+            return make()
+        path = self._path(stage, key)
+        with self._locked(path):
+            data = self._read(path)
+            if data is not None:
+                try:
+                    return load(data)
+                except (ValueError, KeyError, TypeError, EOFError) as exc:
+                    log.warning("cache entry %s/%s can't be read (%s); rebuilding it", stage, key[:12], exc)
+            value = make()
+            self._write(path, dump(value))
+            return value
+
+    def input_hash(self, path: Path) -> str:
+        """sha256 of a media file, remembered by (path, size, mtime) so films are read once."""
+        stat = path.stat()
+        memo_key = key_of("input", str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if self.enabled:
+            memo = self._read(self._path("input-hash", memo_key))
+            if memo is not None:
+                return memo.decode("ascii")
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        value = digest.hexdigest()
+        if self.enabled:
+            self._write(self._path("input-hash", memo_key), value.encode("ascii"))
+        return value
+
+    def clean(self) -> int:
+        """Remove every entry; returns the bytes freed."""
+        if not self.root.exists():
+            return 0
+        size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        shutil.rmtree(self.root)
+        return size
+
+    def _path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key[:2] / key
+
+    def _read(self, path: Path) -> bytes | None:
+        """The entry's bytes when its recorded sha256 matches, else None (and it's removed)."""
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        recorded, _, data = blob.partition(b"\n")
+        if hashlib.sha256(data).hexdigest().encode("ascii") != recorded:
+            log.warning("cache entry %s is corrupt; rebuilding it", path)
+            path.unlink(missing_ok=True)
+            return None
+        return data
+
+    def _write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(hashlib.sha256(data).hexdigest().encode("ascii") + b"\n" + data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        # Two processes on the same film wait for each other instead of both working.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def dump_array(array: Any) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def load_array(data: bytes) -> Any:
+    import numpy as np
+
+    return np.load(io.BytesIO(data), allow_pickle=False)
