@@ -23,7 +23,21 @@ endif
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.subpipe-installed
 
-.PHONY: run test setup ffmpeg test-debs weights clean
+# Batch rules: `make subs MEDIA=dir [SUBS=subs] [LANG=ur] [TO=zh,en] [CONFIG=file]`, with
+# -jN for N files at once. Outputs are keyed by the video's path relative to MEDIA, so
+# equal names in two folders don't collide; a video newer than its outputs is redone.
+MEDIA  ?= media
+SUBS   ?= subs
+TO     ?=
+CONFIG ?=
+MEDIA_EXT := mp4 mkv mov mxf ts m2ts mts avi webm wav mp3 m4a flac ogg opus mpg mpeg
+MEDIA_FILES = $(shell [ -d "$(MEDIA)" ] && find "$(MEDIA)" -type f \( $(foreach e,$(MEDIA_EXT),-iname '*.$(e)' -o) -false \) | sort)
+DONE = $(patsubst $(MEDIA)/%,$(SUBS)/%.done,$(MEDIA_FILES))
+# Each of make's jobs gets its share of the cores, so -j2 on 2 cores runs 1 thread each.
+MAKE_JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
+THREADS   = $(shell n=$$(( $$(nproc) / $(MAKE_JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
+
+.PHONY: run test setup ffmpeg test-debs weights clean subs check
 
 run: setup
 	$(BIN)/subpipe run "$(VIDEO)" --lang $(SPOKEN) $(if $(OUT),--out "$(OUT)")
@@ -69,3 +83,21 @@ weights: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+subs: setup
+	@[ -d "$(MEDIA)" ] || { echo "MEDIA=$(MEDIA) is not a folder: make subs MEDIA=path/to/videos"; exit 2; }
+	@$(MAKE) --no-print-directory $(DONE)
+
+# The stamp stands for all of one video's outputs (their names depend on the language).
+$(SUBS)/%.done: $(MEDIA)/%
+	@mkdir -p "$(@D)"
+	OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) $(BIN)/subpipe run "$<" --lang $(SPOKEN) \
+		--out "$(@D)" $(if $(TO),--to $(TO)) $(if $(CONFIG),--config "$(CONFIG)") > "$@.tmp" \
+		|| { rm -f "$@.tmp"; exit 1; }
+	mv "$@.tmp" "$@"
+
+# Lint every SRT under SUBS; fails if any cue breaks a rule.
+check: setup
+	@status=0; for f in $$(find "$(SUBS)" -name '*.srt' | sort); do \
+		$(BIN)/subpipe check "$$f" $(if $(CONFIG),--config "$(CONFIG)") || status=1; \
+	done; exit $$status

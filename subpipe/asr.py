@@ -7,7 +7,7 @@ whisper are imported only here, inside the backend.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -65,6 +65,8 @@ class OpenAIWhisper:
             )
         self.options = options
         self.device = device
+        # What makes its output what it is: the cache keys transcripts on this.
+        self.identity = {"backend": self.name, "model": model.sha256, "options": asdict(options), "device": device}
 
     def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
         import whisper

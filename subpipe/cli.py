@@ -126,6 +126,68 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
     _report(result)
 
 
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="INPUT...")
+@click.option("--jobs", "workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Files at a time; each worker gets its share of the cores and loads models once.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Output folder; a folder INPUT's layout is kept under it (default: beside each video).")
+@click.option("--lang", type=click.Choice([*LANGUAGES, "auto"]), default="auto", show_default=True,
+              help="Language spoken, for rows and folders that don't say.")
+@click.option("--to", "targets", default="", metavar="LANGS", help="Translate into these languages (e.g. zh,en).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Project config (TOML) over configs/default.toml.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
+              help="Machine-readable report (default: subpipe-batch.json in --out, else here).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
+@click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: str, targets: str,
+          config_path: Path | None, report_path: Path | None, no_cache: bool, force: bool) -> None:
+    """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
+
+    One failing file never stops the rest; exit status 1 if any failed.
+    """
+    from .batch import collect, report_json, run_all, summary_table
+    from .srtio import write_text
+
+    try:
+        if config_path is not None:
+            _config(config_path)  # a bad config fails once, up front
+        jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
+        for item in skipped:
+            click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
+
+        def show(result) -> None:  # noqa: ANN001 - a batch.JobResult
+            for path in result.outputs:
+                click.echo(path)
+            if result.status != "ok":
+                click.echo(f"Warning: {result.file} failed: {result.error}", err=True)
+
+        results = run_all(jobs, workers, force, not no_cache, on_result=show)
+        report = report_path or (out_dir or Path.cwd()) / "subpipe-batch.json"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        write_text(report, report_json(results, skipped))
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    click.echo(summary_table(results, skipped), err=True)
+    failed = sum(r.status != "ok" for r in results)
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def cache() -> None:
+    """The stage cache (extracted audio, transcripts, translations)."""
+
+
+@cache.command("clean")
+def cache_clean() -> None:
+    """Remove every cached stage result (model weights are kept)."""
+    from .cache import StageCache
+
+    freed = StageCache().clean()
+    click.echo(f"removed {freed / 1e6:,.1f} MB of cached stage results", err=True)
+
+
 def _languages(text: str) -> tuple[str, ...]:
     langs = tuple(t.strip() for t in text.split(",") if t.strip())
     unknown = [t for t in langs if t not in LANGUAGES]

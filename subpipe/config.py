@@ -38,6 +38,7 @@ class AsrSettings:
     seed: int = 0
     condition_on_previous_text: bool = False
     glossary_prompt: bool = True
+    chunk_seconds: float = 600.0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -12,11 +13,13 @@ import numpy as np
 
 from .asr import DecodeOptions, OpenAIWhisper, Progress, Transcriber, WhisperSpeechTranslation
 from .bilingual import bilingual_tracks, default_pairs
+from .cache import StageCache, dump_array, key_of, load_array
+from .chunks import from_json, join, plan_chunks, shift, to_json
 from .config import Config
 from .cues import ShapeResult, shape, words_from_segments
 from .errors import ModelError, OutputError, UsageError
 from .glossary import Glossary, load_glossary, whisper_prompt
-from .manifest import Manifest, manifest_path
+from .manifest import Manifest, manifest_path, sha256_text
 from .media import SAMPLE_RATE, AudioStream, MediaInfo, choose_stream, extract_audio, is_silent, probe
 from .models import resolve_whisper
 from .srtio import read_track, write_track
@@ -31,7 +34,7 @@ from .translate import (
     find_marian_model,
     translate_tracks,
 )
-from .types import LANGUAGES, Track, Transcript
+from .types import LANGUAGES, Cue, Track, Transcript
 from .vad import VadSettings, speech_regions
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class Heard:
     silent: bool = False
     audio: np.ndarray | None = None
     engine: Transcriber | None = None
+    audio_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ def run(
     *,
     load: TranscriberFactory = load_transcriber,
     progress: Callable[[float], Progress | None] = lambda total: None,
+    cache: StageCache | None = None,
 ) -> RunResult:
     """Transcribe ``request.video``, translate it, and write every track; returns what was written."""
     if request.lang != "auto" and request.lang not in config.project.languages:
@@ -129,7 +134,8 @@ def run(
         manifest.guard(planned_outputs(out, stem, request.lang, request.targets, config), request.force)
         _check_translation_models(request.lang, request.targets, config)
 
-    heard = listen(request, config, load=load, progress=progress)
+    cache = cache or StageCache(enabled=False)
+    heard = listen(request, config, load=load, progress=progress, cache=cache)
     lang = heard.transcript.lang
     manifest.guard(planned_outputs(out, stem, lang, request.targets, config), request.force)
     shaped = subtitle(heard, config)
@@ -140,7 +146,7 @@ def run(
         warnings.append(f"{request.video.name}: audio stream {heard.stream.index} is silent; writing an empty {lang} track")
     elif not source.cues:
         warnings.append(f"{request.video.name}: no speech was recognised; writing an empty {lang} track")
-    tracks, summary, notices = translated(source, request.targets, config, heard.info.fps, heard)
+    tracks, summary, notices = _translated_cached(source, request.targets, config, heard, cache)
     meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
     paths = write_tracks(tracks, out, stem, manifest, meta)
     for warning in warnings:
@@ -211,6 +217,40 @@ def translated(
         summary += [f"{lang}: glossary term {u.term!r} used" for u in result.glossary_uses]
     tracks.update(bilingual_tracks(tracks, _pairs(source.lang, targets, config)))
     return tracks, summary, notices
+
+
+def _translated_cached(source: Track, targets: tuple[str, ...], config: Config, heard: Heard,
+                       cache: StageCache) -> tuple[dict[str, Track], list[str], list[str]]:
+    """``translated`` through the stage cache, keyed on the source track and the settings."""
+    if not _target_langs(source.lang, targets):
+        return {source.lang: source}, [], []
+    glossary = config.translate.glossary_path
+    key = key_of(
+        "translation", _track_json(source), targets, heard.info.fps, _translate_settings(config),
+        sha256_text(glossary.read_text(encoding="utf-8")) if glossary.is_file() else "",
+        # The Whisper fallback listens to the audio again: its English depends on both.
+        heard.audio_key, getattr(heard.engine, "identity", heard.backend),
+    )
+
+    def dump(value: tuple[dict[str, Track], list[str], list[str]]) -> bytes:
+        tracks, summary, notices = value
+        return json.dumps({"tracks": {k: _track_json(t) for k, t in tracks.items()},
+                           "summary": summary, "notices": notices}, ensure_ascii=False).encode()
+
+    def load(data: bytes) -> tuple[dict[str, Track], list[str], list[str]]:
+        raw = json.loads(data)
+        return ({k: _track_from(t) for k, t in raw["tracks"].items()}, raw["summary"], raw["notices"])
+
+    return cache.get_or_make("translation", key,
+                             lambda: translated(source, targets, config, heard.info.fps, heard), dump, load)
+
+
+def _track_json(track: Track) -> dict:
+    return {"lang": track.lang, "cues": [[c.start, c.end, list(c.lines)] for c in track.cues]}
+
+
+def _track_from(data: dict) -> Track:
+    return Track(data["lang"], tuple(Cue(a, b, tuple(lines)) for a, b, lines in data["cues"]))
 
 
 def make_translator(src: str, targets: tuple[str, ...], config: Config, heard: Heard | None):
@@ -331,23 +371,56 @@ def listen(
     *,
     load: TranscriberFactory = load_transcriber,
     progress: Callable[[float], Progress | None] = lambda total: None,
+    cache: StageCache | None = None,
 ) -> Heard:
-    """Probe, pick the stream, extract the audio, find speech and transcribe it."""
+    """Probe, pick the stream, extract the audio, find speech and transcribe it.
+
+    With a ``cache``, the audio and each chunk's transcript are reused when the input,
+    the model and the settings that made them are the same.
+    """
+    cache = cache or StageCache(enabled=False)
     info = probe(request.video)
     stream = choose_stream(info, request.audio_stream, None if request.lang == "auto" else request.lang)
-    audio = extract_audio(request.video, stream.index)
+    source = cache.input_hash(request.video) if cache.enabled else ""
+    audio_key = key_of("audio", source, stream.index, SAMPLE_RATE)
+    audio = cache.get_or_make("audio", audio_key, lambda: extract_audio(request.video, stream.index),
+                              dump_array, load_array)
     duration = len(audio) / SAMPLE_RATE
     if is_silent(audio):
         lang = request.lang if request.lang != "auto" else config.project.languages[0]
-        return Heard(info, stream, Transcript(lang, (), duration), (), "none", silent=True)
+        return Heard(info, stream, Transcript(lang, (), duration), (), "none", silent=True, audio_key=audio_key)
     speech = speech_of(audio, config)
     engine = load(config)
+    identity = getattr(engine, "identity", engine.name)
     lang = request.lang
     if lang == "auto":
-        lang, scores = engine.detect_language(audio, list(config.project.languages))
-        log.info("detected language %s (%s)", lang, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-    transcript = engine.transcribe(audio, lang, progress(duration), prompt=_prompt(config, lang))
-    return Heard(info, stream, transcript, speech, engine.name, audio=audio, engine=engine)
+        candidates = list(config.project.languages)
+        lang = cache.get_or_make(
+            "language", key_of(audio_key, identity, candidates),
+            lambda: _detect(engine, audio, candidates), str.encode, bytes.decode,
+        )
+    prompt = _prompt(config, lang)
+    report = progress(duration)
+    parts = []
+    for start, end in plan_chunks(duration, speech, config.asr.chunk_seconds):
+        piece = audio[round(start * SAMPLE_RATE):round(end * SAMPLE_RATE)]
+        done = (lambda seconds, at=start: report(at + seconds)) if report else None
+        key = key_of(audio_key, start, end, identity, lang, prompt)
+        part = cache.get_or_make(
+            "transcript", key, lambda: engine.transcribe(piece, lang, done, prompt=prompt),
+            lambda t: json.dumps(to_json(t)).encode(), lambda b: from_json(json.loads(b)),
+        )
+        parts.append(shift(part, start))
+        if report:
+            report(end)
+    transcript = join(lang, parts, duration)
+    return Heard(info, stream, transcript, speech, engine.name, audio=audio, engine=engine, audio_key=audio_key)
+
+
+def _detect(engine: Transcriber, audio: np.ndarray, candidates: list[str]) -> str:
+    lang, scores = engine.detect_language(audio, candidates)
+    log.info("detected language %s (%s)", lang, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+    return lang
 
 
 def subtitle(heard: Heard, config: Config) -> ShapeResult:

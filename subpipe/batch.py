@@ -1,0 +1,244 @@
+"""Many files: collect them from folders or a CSV manifest, run each, report all.
+
+One failing file never stops the rest. Each worker process loads its models once and
+reuses them for every file it is given; the stage cache makes reruns cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .cache import StageCache
+from .config import Config, load_config
+from .errors import SubpipeError, UsageError
+from .media import probe
+from .types import LANGUAGES
+
+log = logging.getLogger(__name__)
+
+# Containers by extension; files with other extensions are probed (rushes often have none).
+MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".mxf", ".ts", ".m2ts", ".mts", ".avi", ".webm",
+                    ".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".mpg", ".mpeg"}
+NEVER_MEDIA = {".srt", ".json", ".html", ".txt", ".csv", ".toml", ".md", ".py", ".done", ".tmp", ".lock",
+               ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
+MANIFEST_COLUMNS = ("path", "lang", "targets", "config")
+
+
+@dataclass(frozen=True)
+class Job:
+    video: Path
+    lang: str = "auto"
+    targets: tuple[str, ...] = ()
+    config: Path | None = None
+    out_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not run: where it came from and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobResult:
+    file: str
+    status: str  # ok | failed
+    duration: float = 0.0
+    lang: str = ""
+    cues: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+
+
+def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Path | None,
+            config: Path | None) -> tuple[list[Job], list[Skipped]]:
+    """Jobs from folders (recursively) and CSV manifests; bad rows come back as skipped."""
+    jobs: list[Job] = []
+    skipped: list[Skipped] = []
+    for item in inputs:
+        if item.is_dir():
+            for video in _media_in(item):
+                rel_dir = video.parent.relative_to(item)
+                jobs.append(Job(video, lang, targets, config, (out / rel_dir) if out else None))
+        elif item.suffix.lower() == ".csv":
+            rows, bad = _manifest(item, lang, targets, out, config)
+            jobs += rows
+            skipped += bad
+        elif item.is_file():
+            jobs.append(Job(item, lang, targets, config, out))
+        else:
+            skipped.append(Skipped(str(item), "no such file or folder"))
+    return jobs, skipped
+
+
+def _media_in(folder: Path) -> Iterator[Path]:
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        ext = path.suffix.lower()
+        if ext in MEDIA_EXTENSIONS:
+            yield path
+        elif ext not in NEVER_MEDIA and _has_audio(path):
+            yield path
+
+
+def _has_audio(path: Path) -> bool:
+    try:
+        return bool(probe(path).audio_streams)
+    except SubpipeError:
+        return False
+
+
+def _manifest(path: Path, lang: str, targets: tuple[str, ...], out: Path | None,
+              config: Path | None) -> tuple[list[Job], list[Skipped]]:
+    """Rows ``path,lang,targets[,config]``; paths are relative to the manifest's folder."""
+    jobs, skipped = [], []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in MANIFEST_COLUMNS[:1] if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UsageError(f"manifest {path} needs a header row with the columns {', '.join(MANIFEST_COLUMNS)}")
+            unknown = [c for c in reader.fieldnames or [] if c not in MANIFEST_COLUMNS]
+            if unknown:
+                raise UsageError(f"manifest {path} has an unknown column '{unknown[0]}'")
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                job, reason = _row(row, path.parent, lang, targets, out, config)
+                if job is None:
+                    skipped.append(Skipped(where, reason))
+                else:
+                    jobs.append(job)
+    except UnicodeDecodeError:
+        raise UsageError(f"manifest {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror}") from None
+    return jobs, skipped
+
+
+def _row(row: dict, base: Path, lang: str, targets: tuple[str, ...], out: Path | None,
+         config: Path | None) -> tuple[Job | None, str]:
+    raw = (row.get("path") or "").strip()
+    if not raw:
+        return None, "no path"
+    video = Path(raw) if Path(raw).is_absolute() else base / raw
+    if not video.is_file():
+        return None, f"{raw}: no such file"
+    row_lang = (row.get("lang") or "").strip() or lang
+    if row_lang not in (*LANGUAGES, "auto"):
+        return None, f"bad language '{row_lang}' (use {', '.join(LANGUAGES)} or auto)"
+    row_targets = tuple(t.strip() for t in (row.get("targets") or "").replace(";", ",").split(",") if t.strip())
+    bad = [t for t in row_targets if t not in LANGUAGES]
+    if bad:
+        return None, f"bad target language '{bad[0]}'"
+    row_config = (row.get("config") or "").strip()
+    cfg = (base / row_config) if row_config else config
+    if cfg is not None and not cfg.is_file():
+        return None, f"config {row_config} not found"
+    return Job(video, row_lang, row_targets or targets, cfg, out), ""
+
+
+# ---- running ----------------------------------------------------------------------
+
+_engines: dict[str, object] = {}
+_configs: dict[str, Config] = {}
+
+
+def _config_of(path: Path | None) -> Config:
+    key = str(path)
+    if key not in _configs:
+        _configs[key] = load_config(path)
+    return _configs[key]
+
+
+def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
+    """Models are loaded once per worker process and reused for every file."""
+    from .pipeline import load_transcriber
+
+    key = json.dumps(asdict(config.asr), sort_keys=True, default=str)
+    if key not in _engines:
+        _engines[key] = load_transcriber(config)
+    return _engines[key]
+
+
+def run_job(job: Job, force: bool = False, use_cache: bool = True) -> JobResult:
+    """Run one file; every failure becomes a failed result, never an exception."""
+    from .pipeline import RunRequest, run
+
+    started = time.perf_counter()
+    try:
+        config = _config_of(job.config)
+        request = RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets)
+        result = run(request, config, load=_load_once, cache=StageCache(enabled=use_cache))
+    except SubpipeError as exc:
+        return JobResult(str(job.video), "failed", seconds=_since(started), error=str(exc))
+    except Exception as exc:  # one broken file must not stop the season; report and go on
+        log.exception("unexpected failure on %s", job.video)
+        return JobResult(str(job.video), "failed", seconds=_since(started), error=f"{type(exc).__name__}: {exc}")
+    return JobResult(str(job.video), "ok", result.duration, result.lang, result.cues, _since(started),
+                     outputs=tuple(str(p) for p in result.outputs))
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 2)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_packed(args: tuple[Job, bool, bool]) -> JobResult:
+    return run_job(*args)
+
+
+def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: bool = True,
+            on_result: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
+    """Every job, ``workers`` at a time, in input order; each worker gets its share of the cores."""
+    if workers <= 1 or len(jobs) <= 1:
+        results = []
+        for job in jobs:
+            results.append(run_job(job, force, use_cache))
+            on_result(results[-1])
+        return results
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # spawn, not fork: torch's thread pools don't survive a fork.
+    context = multiprocessing.get_context("spawn")
+    results = []
+    with context.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=None) as pool:
+        for result in pool.imap(_run_packed, [(job, force, use_cache) for job in jobs]):
+            results.append(result)
+            on_result(result)
+    return results
+
+
+def summary_table(results: list[JobResult], skipped: list[Skipped]) -> str:
+    """A plain-text table for people: file, duration, language, cues, seconds, status, error."""
+    rows = [("FILE", "DURATION", "LANG", "CUES", "SECONDS", "STATUS", "ERROR")]
+    for r in results:
+        rows.append((r.file, f"{r.duration:.1f}", r.lang or "-", str(r.cues), f"{r.seconds:.1f}", r.status, r.error))
+    for s in skipped:
+        rows.append((s.where, "-", "-", "-", "-", "skipped", s.reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:6], widths)) + "  " + row[6] for row in rows)
+
+
+def report_json(results: list[JobResult], skipped: list[Skipped]) -> str:
+    data = {
+        "files": [asdict(r) for r in results],
+        "skipped": [asdict(s) for s in skipped],
+        "ok": sum(r.status == "ok" for r in results),
+        "failed": sum(r.status == "failed" for r in results),
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
