@@ -149,14 +149,6 @@ def _row(row: dict, base: Path, lang: str, targets: tuple[str, ...], out: Path |
 # ---- running ----------------------------------------------------------------------
 
 _engines: dict[str, object] = {}
-_configs: dict[str, Config] = {}
-
-
-def _config_of(path: Path | None) -> Config:
-    key = str(path)
-    if key not in _configs:
-        _configs[key] = load_config(path)
-    return _configs[key]
 
 
 def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
@@ -175,7 +167,7 @@ def run_job(job: Job, force: bool = False, use_cache: bool = True) -> JobResult:
 
     started = time.perf_counter()
     try:
-        config = _config_of(job.config)
+        config = load_config(job.config)
         request = RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets)
         result = run(request, config, load=_load_once, cache=StageCache(enabled=use_cache))
     except SubpipeError as exc:

@@ -10,12 +10,15 @@ from .types import Segment, Transcript, Word
 
 
 def plan_chunks(duration: float, speech: Sequence[tuple[float, float]] | None,
-                chunk_seconds: float, search: float = 60.0) -> list[tuple[float, float]]:
+                chunk_seconds: float, search: float | None = None) -> list[tuple[float, float]]:
     """(start, end) pieces of about ``chunk_seconds`` that cover ``[0, duration]``.
 
-    Each cut lies in the middle of the longest pause within ``search`` seconds of the
-    ideal point, so no word is cut in two; with no pause there, it falls on the point.
+    Each cut lies in the middle of the longest pause within ``search`` seconds (default:
+    a quarter of a chunk, at most a minute) of the ideal point, so no word is cut in
+    two; with no pause there, it falls on the point.
     """
+    if search is None:
+        search = min(60.0, chunk_seconds / 4)
     if chunk_seconds <= 0 or duration <= chunk_seconds + search:
         return [(0.0, duration)]
     pauses = _pauses(duration, speech or ())

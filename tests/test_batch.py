@@ -1,0 +1,179 @@
+"""`subpipe batch`, the stage cache and chunked transcripts, on real media and the tiny Whisper."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from subpipe.chunks import plan_chunks
+from subpipe.cli import main
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture()
+def season(media: Path, tmp_path: Path) -> Path:
+    """Two films with the same name in two folders, one broken file, one note."""
+    root = tmp_path / "season"
+    (root / "ep1").mkdir(parents=True)
+    (root / "ep2" / "raw").mkdir(parents=True)
+    shutil.copy(media / "tone.wav", root / "ep1" / "film.wav")
+    shutil.copy(media / "tone.mkv", root / "ep2" / "film.mkv")
+    shutil.copy(media / "tone.mp4", root / "ep2" / "raw" / "take_07")  # no extension: found by probing
+    shutil.copy(media / "text.mp4", root / "ep2" / "broken.mp4")
+    (root / "ep2" / "notes.txt").write_text("not media\n")
+    return root
+
+
+def entries(cache: Path, stage: str) -> dict[Path, int]:
+    folder = cache / "stages" / stage
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock"}
+
+
+def test_a_failing_file_does_not_stop_the_rest(season: Path, tiny_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("batch", season, "--out", out, "--lang", "zh", "--config", tiny_config)
+    assert result.exit_code == 1
+    written = sorted(Path(line).relative_to(out).as_posix() for line in result.stdout.split())
+    assert written == ["ep1/film.zh.srt", "ep2/film.zh.srt", "ep2/raw/take_07.zh.srt"]
+    report = json.loads((out / "subpipe-batch.json").read_text())
+    status = {Path(f["file"]).relative_to(season).as_posix(): f["status"] for f in report["files"]}
+    assert status == {"ep1/film.wav": "ok", "ep2/film.mkv": "ok", "ep2/raw/take_07": "ok", "ep2/broken.mp4": "failed"}
+    assert (report["ok"], report["failed"]) == (3, 1)
+    broken = next(f for f in report["files"] if f["file"].endswith("broken.mp4"))
+    assert "not a media file ffmpeg can read" in broken["error"]
+    header = next(line for line in result.stderr.splitlines() if line.startswith("FILE"))
+    assert header.split() == ["FILE", "DURATION", "LANG", "CUES", "SECONDS", "STATUS", "ERROR"]
+
+
+def test_manifest_rows_are_checked_and_bad_ones_skipped_by_line(media: Path, tiny_config: Path,
+                                                                 tmp_path: Path) -> None:
+    shutil.copy(media / "tone.wav", tmp_path / "a.wav")
+    shutil.copy(media / "tone.mkv", tmp_path / "b.mkv")
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text(
+        "path,lang,targets\n"
+        "a.wav,zh,\n"
+        "missing.mp4,zh,\n"
+        "b.mkv,fr,\n"
+        "b.mkv,ur,de\n"
+        "b.mkv,en,\n"
+    )
+    result = invoke("batch", manifest, "--out", tmp_path / "out", "--config", tiny_config)
+    assert result.exit_code == 0, result.stderr
+    assert "skipped" in result.stderr
+    assert f"{manifest}:3: missing.mp4: no such file" in result.stderr
+    assert f"{manifest}:4: bad language 'fr'" in result.stderr
+    assert f"{manifest}:5: bad target language 'de'" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.srt")) == ["a.zh.srt", "b.en.srt"]
+
+
+def test_second_run_reuses_every_stage(season: Path, tiny_config: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
+    args = ("batch", season / "ep1", "--out", tmp_path / "out", "--lang", "zh", "--config", tiny_config)
+    assert invoke(*args).exit_code == 0
+    first = tmp_path / "out" / "film.zh.srt"
+    before = first.read_bytes()
+    audio, transcript = entries(cache, "audio"), entries(cache, "transcript")
+    assert len(audio) == 1 and len(transcript) == 1
+    assert invoke(*args).exit_code == 0
+    assert first.read_bytes() == before
+    # Nothing was rebuilt: the entries are the very same files.
+    assert entries(cache, "audio") == audio and entries(cache, "transcript") == transcript
+
+
+def test_changing_only_translation_settings_redoes_only_translation(
+        media: Path, tiny_models: dict[str, Path], tiny_whisper: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
+    shutil.copy(media / "tone.mkv", tmp_path / "film.mkv")
+    models = "\n".join(f'"{pair}" = "{path}"' for pair, path in tiny_models.items())
+    config = tmp_path / "c.toml"
+
+    def write_config(batch_size: int) -> None:
+        config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+                          f"[vad]\nenabled = false\n[translate]\nmax_new_tokens = 6\nbatch_size = {batch_size}\n"
+                          f"[translate.models]\n{models}\n")
+
+    args = ("batch", tmp_path / "film.mkv", "--out", tmp_path / "out", "--lang", "zh", "--to", "en",
+            "--config", config)
+    write_config(16)
+    assert invoke(*args).exit_code == 0
+    transcript, translation = entries(cache, "transcript"), entries(cache, "translation")
+    write_config(4)
+    assert invoke(*args).exit_code == 0
+    assert entries(cache, "transcript") == transcript
+    assert len(entries(cache, "translation")) == len(translation) + 1
+
+
+def test_a_corrupt_cache_entry_is_rebuilt(season: Path, tiny_config: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
+    args = ("batch", season / "ep1", "--out", tmp_path / "out", "--lang", "zh", "--config", tiny_config)
+    assert invoke(*args).exit_code == 0
+    track = (tmp_path / "out" / "film.zh.srt").read_bytes()
+    (entry,) = entries(cache, "transcript")
+    data = bytearray(entry.read_bytes())
+    data[-5] ^= 0x20
+    entry.write_bytes(bytes(data))
+    result = invoke(*args)
+    assert result.exit_code == 0
+    assert "corrupt; rebuilding it" in result.stderr
+    assert (tmp_path / "out" / "film.zh.srt").read_bytes() == track
+
+
+def test_no_cache_and_cache_clean(season: Path, tiny_config: Path, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
+    args = ("batch", season / "ep1", "--out", tmp_path / "out", "--lang", "zh", "--config", tiny_config)
+    assert invoke(*args, "--no-cache").exit_code == 0
+    assert not (cache / "stages").exists()
+    assert invoke(*args).exit_code == 0
+    assert entries(cache, "transcript")
+    result = invoke("cache", "clean")
+    assert result.exit_code == 0 and "removed" in result.stderr
+    assert not (cache / "stages").exists()
+
+
+def test_long_audio_is_cut_in_pauses() -> None:
+    speech = [(float(s), s + 7.0) for s in range(0, 3600, 10)]  # 7 s of speech, 3 s pauses
+    chunks = plan_chunks(3600.0, speech, 600.0)
+    assert chunks[0][0] == 0.0 and chunks[-1][1] == 3600.0
+    assert all(a < b for a, b in chunks) and all(x[1] == y[0] for x, y in zip(chunks, chunks[1:]))
+    for _, cut in chunks[:-1]:
+        assert not any(a < cut < b for a, b in speech)  # never inside speech
+    assert all(abs((b - a) - 600) <= 150 for a, b in chunks[:-1])
+    assert plan_chunks(500.0, speech, 600.0) == [(0.0, 500.0)]
+
+
+def test_a_crash_resumes_from_the_last_finished_chunk(media: Path, tiny_whisper: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
+    config = tmp_path / "chunked.toml"
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+                      "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
+    args = ("batch", media / "tone.wav", "--out", tmp_path / "out", "--lang", "zh", "--config", config)
+    assert invoke(*args).exit_code == 0
+    chunks = entries(cache, "transcript")
+    assert len(chunks) >= 3
+    track = (tmp_path / "out" / "tone.zh.srt").read_bytes()
+    # As if the run had died before its last chunk: only that one is transcribed again.
+    newest = max(chunks, key=lambda p: chunks[p])
+    newest.unlink()
+    assert invoke(*args).exit_code == 0
+    after = entries(cache, "transcript")
+    assert {p: t for p, t in after.items() if p != newest} == {p: t for p, t in chunks.items() if p != newest}
+    assert newest in after
+    assert (tmp_path / "out" / "tone.zh.srt").read_bytes() == track
