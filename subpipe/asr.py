@@ -39,10 +39,12 @@ class Transcriber(Protocol):
         """The most likely of ``candidates`` and the probability of each."""
 
     def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
-                   prompt: str | None = None) -> Transcript:
+                   prompt: str | None = None,
+                   speech: Sequence[tuple[float, float]] | None = None) -> Transcript:
         """Segments (with word timing) of 16 kHz mono ``audio`` spoken in ``lang``.
 
-        ``prompt`` primes the decoder (glossary terms, so names come out spelled right).
+        ``prompt`` primes the decoder (glossary terms, so names come out spelled right);
+        ``speech`` is where voice activity found speech, for backends that batch over it.
         """
 
 
@@ -81,7 +83,9 @@ class OpenAIWhisper:
         return best, scores
 
     def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
-                   prompt: str | None = None) -> Transcript:
+                   prompt: str | None = None,
+                   speech: Sequence[tuple[float, float]] | None = None) -> Transcript:
+        # The reference decodes the whole audio sequentially, as the `whisper` command does.
         import importlib
 
         import torch

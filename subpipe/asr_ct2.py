@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -29,31 +29,48 @@ Regions = Sequence[tuple[float, float]]
 
 @dataclass(frozen=True)
 class Chunk:
-    """Speech regions glued end to end into one window (seconds on the original timeline)."""
+    """Speech regions decoded as one window (seconds on the original timeline).
+
+    ``glued``: the regions' audio end to end, silences left out (most speech per window);
+    otherwise the stretch from the first region's start to the last one's end, pauses
+    kept, so times map back by a plain offset and no word straddles a seam.
+    """
 
     regions: tuple[tuple[float, float], ...]
+    glued: bool = False
 
     @property
     def duration(self) -> float:
+        if not self.glued:
+            return self.regions[-1][1] - self.regions[0][0]
         return sum(end - start for start, end in self.regions)
 
     def samples(self, audio: np.ndarray) -> np.ndarray:
-        pieces = [audio[int(round(s * SAMPLE_RATE)):int(round(e * SAMPLE_RATE))] for s, e in self.regions]
+        spans = self.regions if self.glued else ((self.regions[0][0], self.regions[-1][1]),)
+        pieces = [audio[int(round(s * SAMPLE_RATE)):int(round(e * SAMPLE_RATE))] for s, e in spans]
         return np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, np.float32)
 
     def region_at(self, t: float) -> int:
-        """Index of the region that chunk time ``t`` falls in."""
-        ends = np.cumsum([e - s for s, e in self.regions]).tolist()
-        return min(bisect.bisect_right(ends, t), len(self.regions) - 1)
+        """Index of the region that chunk time ``t`` falls in (or, between regions, the nearer one)."""
+        if self.glued:
+            ends = np.cumsum([e - s for s, e in self.regions]).tolist()
+            return min(bisect.bisect_right(ends, t), len(self.regions) - 1)
+        at = self.regions[0][0] + t
+        return min(range(len(self.regions)),
+                   key=lambda i: 0.0 if self.regions[i][0] <= at <= self.regions[i][1]
+                   else min(abs(at - self.regions[i][0]), abs(at - self.regions[i][1])))
 
     def original(self, t: float, region: int) -> float:
-        """Chunk time ``t`` on the original timeline, kept inside ``region``."""
-        before = sum(e - s for s, e in self.regions[:region])
+        """Chunk time ``t`` on the original timeline, kept inside ``region``.
+
+        Voice activity says where speech is: a word timed into a pause is moved to its edge.
+        """
         start, end = self.regions[region]
+        before = sum(e - s for s, e in self.regions[:region]) if self.glued else start - self.regions[0][0]
         return round(min(max(start + t - before, start), end), 3)
 
 
-def plan_chunks(regions: Regions, duration: float, window: float = WINDOW) -> list[Chunk]:
+def plan_chunks(regions: Regions, duration: float, window: float = WINDOW, glued: bool = False) -> list[Chunk]:
     """Greedy packing of speech regions into windows; long regions are cut at ``window``.
 
     Packing (rather than one window per region) is what makes batching pay: the encoder
@@ -67,16 +84,14 @@ def plan_chunks(regions: Regions, duration: float, window: float = WINDOW) -> li
             start += window
         if end - start > 0.02:
             pieces.append((start, end))
-    chunks, current, length = [], [], 0.0
+    chunks, current = [], []
     for piece in pieces:
-        size = piece[1] - piece[0]
-        if current and length + size > window:
-            chunks.append(Chunk(tuple(current)))
-            current, length = [], 0.0
+        if current and Chunk(tuple(current + [piece]), glued).duration > window:
+            chunks.append(Chunk(tuple(current), glued))
+            current = []
         current.append(piece)
-        length += size
     if current:
-        chunks.append(Chunk(tuple(current)))
+        chunks.append(Chunk(tuple(current), glued))
     return chunks
 
 
@@ -136,6 +151,7 @@ class FasterWhisper:
         batch_size: int = 8,
         vad: object | None = None,
         cpu_threads: int = 0,
+        model_id: str = "",
     ):
         try:
             from faster_whisper import WhisperModel
@@ -153,6 +169,10 @@ class FasterWhisper:
             raise ModelError(f"could not load CTranslate2 weights {model_dir}: {exc}") from None
         self.pipeline = BatchedInferencePipeline(self.model)
         self.options, self.device, self.batch_size, self.vad = options, device, batch_size, vad
+        # What makes its output what it is: the stage cache keys transcripts on this.
+        self.identity = {"backend": self.name, "model": model_id or str(model_dir), "options": asdict(options),
+                         "device": device, "compute_type": self.compute_type, "batch_size": batch_size,
+                         "vad": asdict(vad) if is_dataclass(vad) else None}
 
     def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
         _, _, probs = self.model.detect_language(audio=audio[: int(WINDOW * SAMPLE_RATE)].astype(np.float32))
@@ -163,11 +183,15 @@ class FasterWhisper:
         return best, scores
 
     def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
-                   speech: Regions | None = None) -> Transcript:
-        """Batched transcription of the speech regions (``speech``, else voice activity)."""
+                   prompt: str | None = None, speech: Regions | None = None) -> Transcript:
+        """Batched transcription of the speech regions (``speech``, else voice activity).
+
+        ``prompt`` primes the decoder of every window (glossary terms).
+        """
         duration = len(audio) / SAMPLE_RATE
         chunks = plan_chunks(default_regions(audio, speech, self.vad), duration)
-        segments = self._decode(audio, chunks, lang, "transcribe", self.options.word_timestamps, progress)
+        segments = self._decode(audio, chunks, lang, "transcribe", self.options.word_timestamps, progress,
+                                prompt)
         return Transcript(lang=lang, segments=tuple(segments), duration=duration)
 
     def translate_audio(self, audio: np.ndarray, lang: str) -> str:
@@ -188,7 +212,7 @@ class FasterWhisper:
                 texts[i] = f"{texts[i]} {text}".strip()
         return texts
 
-    def _setup(self, lang: str, task: str, word_timestamps: bool):
+    def _setup(self, lang: str, task: str, word_timestamps: bool, prompt: str | None = None):
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
@@ -200,7 +224,7 @@ class FasterWhisper:
             no_speech_threshold=0.6, compression_ratio_threshold=2.4,
             condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
             # A batch is decoded once, at the first temperature: no per-window fallback.
-            temperatures=list(o.temperatures[:1]), initial_prompt=o.initial_prompt, prefix=None,
+            temperatures=list(o.temperatures[:1]), initial_prompt=prompt or o.initial_prompt, prefix=None,
             suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
             without_timestamps=True, max_initial_timestamp=0.0, word_timestamps=word_timestamps,
             prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、",
@@ -216,10 +240,10 @@ class FasterWhisper:
         return np.stack([pad_or_trim(extractor(a)[..., :-1]) for a in audios])
 
     def _decode(self, audio: np.ndarray, chunks: Sequence[Chunk], lang: str, task: str,
-                word_timestamps: bool, progress: Progress | None) -> list[Segment]:
+                word_timestamps: bool, progress: Progress | None, prompt: str | None = None) -> list[Segment]:
         if not chunks:
             return []
-        tokenizer, options = self._setup(lang, task, word_timestamps)
+        tokenizer, options = self._setup(lang, task, word_timestamps, prompt)
         segments: list[Segment] = []
         # faster-whisper keeps the last word's end across batches to trim overlong first
         # words; our windows lie on one glued timeline, as in its own batched pipeline.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -127,7 +128,7 @@ class HFWhisper:
     name = "transformers"
 
     def __init__(self, folder: Path, options: DecodeOptions, *, device: str = "cpu", dtype: str = "auto",
-                 batch_size: int = 8, vad: object | None = None):
+                 batch_size: int = 8, vad: object | None = None, model_id: str = ""):
         try:
             import torch
             from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
@@ -148,6 +149,10 @@ class HFWhisper:
         )
         self.extractor = WhisperFeatureExtractor(feature_size=self.model.config.num_mel_bins)
         self.options, self.device, self.dtype, self.batch_size, self.vad = options, device, torch_dtype, batch_size, vad
+        # What makes its output what it is: the stage cache keys transcripts on this.
+        self.identity = {"backend": self.name, "model": model_id or str(folder), "options": asdict(options),
+                         "device": device, "dtype": str(torch_dtype), "batch_size": batch_size,
+                         "vad": asdict(vad) if is_dataclass(vad) else None}
 
     def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
         import torch
@@ -167,13 +172,17 @@ class HFWhisper:
         return best, scores
 
     def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
-                   speech: Regions | None = None) -> Transcript:
-        """Batched transcription of the speech regions (``speech``, else voice activity)."""
+                   prompt: str | None = None, speech: Regions | None = None) -> Transcript:
+        """Batched transcription of the speech regions (``speech``, else voice activity).
+
+        ``prompt`` primes the decoder of every window (glossary terms).
+        """
         duration = len(audio) / SAMPLE_RATE
         chunks = plan_chunks(default_regions(audio, speech, self.vad), duration)
         segments: list[Segment] = []
+        prompt = prompt or self.options.initial_prompt
         for batch in batches(chunks, self.batch_size):
-            for chunk, words in zip(batch, self._words(audio, batch, lang, "transcribe")):
+            for chunk, words in zip(batch, self._words(audio, batch, lang, "transcribe", prompt)):
                 segments += regroup(chunk, words, 0.0, 0.0)
             if progress is not None:
                 progress(batch[-1].regions[-1][1])
@@ -189,8 +198,8 @@ class HFWhisper:
                  for chunk in plan_chunks([(0.0, len(clip) / SAMPLE_RATE)], len(clip) / SAMPLE_RATE)]
         texts = [""] * len(clips)
         for batch in batches(owned, self.batch_size):
-            sequences, _ = self._generate([c.samples(clips[i]) for i, c in batch], lang, "translate", False)
-            for (i, _), tokens in zip(batch, sequences):
+            texts_of, _ = self._generate([c.samples(clips[i]) for i, c in batch], lang, "translate", False)
+            for (i, _), tokens in zip(batch, texts_of):
                 texts[i] = f"{texts[i]} {self._decode_text(tokens)}".strip()
         return texts
 
@@ -201,19 +210,61 @@ class HFWhisper:
                              return_tensors="pt", return_attention_mask=True)
         return out.input_features.to(self.device, self.dtype), out.attention_mask.to(self.device, torch.long)
 
-    def _generate(self, audios: Sequence[np.ndarray], lang: str, task: str, timestamps: bool):
+    def _generate(self, audios: Sequence[np.ndarray], lang: str, task: str, align: bool,
+                  prompt: str | None = None):
+        """Text tokens of each clip, and with ``align`` the start of each token and of the end."""
         import torch
+        from transformers.modeling_outputs import BaseModelOutput
 
         features, mask = self._features(audios)
         o = self.options
+        extra = {}
+        if prompt:
+            tok = self._tokenizer(lang)
+            extra["prompt_ids"] = torch.tensor([tok.sot_prev, *tok.encode(" " + prompt.strip())], device=self.device)
         with torch.inference_mode():
+            encoded = self.model.get_encoder()(features).last_hidden_state
             out = self.model.generate(
-                features, attention_mask=mask, language=lang, task=task, return_timestamps=False,
-                return_token_timestamps=timestamps, num_beams=max(1, o.beam_size), do_sample=False,
+                encoder_outputs=BaseModelOutput(last_hidden_state=encoded), attention_mask=mask,
+                language=lang, task=task, return_timestamps=False, num_beams=max(1, o.beam_size),
+                do_sample=False, **extra,
             )
-        if timestamps:
-            return out["sequences"].tolist(), out["token_timestamps"].float().tolist()
-        return (out if isinstance(out, torch.Tensor) else out["sequences"]).tolist(), None
+        eot = self.model.generation_config.eos_token_id
+        sequences = out if isinstance(out, torch.Tensor) else out["sequences"]
+        texts = [[t for t in row if t < eot] for row in sequences.tolist()]
+        if not align:
+            return texts, None
+        frames = [int(len(a) / SAMPLE_RATE * 100) for a in audios]
+        return texts, self._align(texts, encoded, frames, lang, task)
+
+    def _align(self, texts: list[list[int]], encoded, frames: list[int], lang: str, task: str) -> list[list[float]]:
+        """openai-whisper's word timing: alignment-head cross-attention of a forced pass, then DTW."""
+        import torch
+        from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
+
+        tok = self._tokenizer(lang)
+        sot = [tok.sot, tok.encoding.encode_single_token(f"<|{lang}|>"),
+               tok.translate if task == "translate" else tok.transcribe]
+        rows = [[*sot, tok.no_timestamps, *text, tok.eot] for text in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([r + [tok.eot] * (width - len(r)) for r in rows], device=self.device)
+        with torch.inference_mode():
+            attentions = self.model(encoder_outputs=(encoded,), decoder_input_ids=ids,
+                                    output_attentions=True).cross_attentions
+        heads = self.model.generation_config.alignment_heads
+        result = []
+        for b, (row, n_frames) in enumerate(zip(rows, frames)):
+            weights = torch.stack([attentions[layer][b, head, : len(row)] for layer, head in heads]).float()
+            weights = weights[:, :, : max(1, n_frames // 2)]
+            # transformers gives softmax over all 1500 frames; openai-whisper's is over the clip's own.
+            weights = weights / weights.sum(-1, keepdim=True)
+            std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
+            weights = _median_filter((weights - mean) / std, 7).mean(0)
+            matrix = weights[len(sot):-1].cpu().double().numpy()
+            text_index, time_index = _dynamic_time_warping(-matrix)
+            jumps = np.pad(np.diff(text_index), (1, 0), constant_values=1).astype(bool)
+            result.append((time_index[jumps] / 50.0).tolist())  # 20 ms per encoder frame
+        return result
 
     def _tokenizer(self, lang: str):
         from whisper.tokenizer import get_tokenizer
@@ -225,22 +276,21 @@ class HFWhisper:
         tok = self._tokenizer("en")
         return tok.decode([t for t in tokens if t < tok.eot]).strip()
 
-    def _words(self, audio: np.ndarray, batch: Sequence[Chunk], lang: str, task: str) -> list[list[Word]]:
-        sequences, stamps = self._generate([c.samples(audio) for c in batch], lang, task, True)
+    def _words(self, audio: np.ndarray, batch: Sequence[Chunk], lang: str, task: str,
+               prompt: str | None = None) -> list[list[Word]]:
+        texts, times = self._generate([c.samples(audio) for c in batch], lang, task, True, prompt)
         tok = self._tokenizer(lang)
         result = []
-        for tokens, times in zip(sequences, stamps):
-            # A token's time is where it starts; it ends where the next token (eot included) starts.
-            text_at = [i for i, t in enumerate(tokens) if t < tok.eot]
-            words, word_tokens = tok.split_to_word_tokens([tokens[i] for i in text_at]) if text_at else ([], [])
+        for text, jump_times in zip(texts, times):
+            # As openai-whisper: token k starts at jump k; the eot's jump ends the last word.
+            words, word_tokens = tok.split_to_word_tokens(text + [tok.eot])
             chunk_words, index = [], 0
-            for text, toks in zip(words, word_tokens):
-                first, last = text_at[index], text_at[index + len(toks) - 1]
+            for word, toks in zip(words[:-1], word_tokens[:-1]):
+                start = jump_times[min(index, len(jump_times) - 1)]
                 index += len(toks)
-                start = float(times[first])
-                end = float(times[min(last + 1, len(times) - 1)])
-                if text.strip():
-                    chunk_words.append(Word(round(start, 3), round(max(end, start), 3), text))
+                end = jump_times[min(index, len(jump_times) - 1)]
+                if word.strip():
+                    chunk_words.append(Word(round(start, 3), round(max(end, start), 3), word))
             result.append(_merge_punctuation(chunk_words))
         return result
 

@@ -7,6 +7,7 @@ checkpoint converted once into the other two formats) behind the ``Transcriber``
 from __future__ import annotations
 
 import importlib.resources
+import json
 import importlib.util
 import logging
 import shutil
@@ -53,12 +54,12 @@ def make_transcriber(name: str, config: Config) -> Transcriber:
         from .asr_ct2 import FasterWhisper
 
         return FasterWhisper(ct2_folder(model), options, device=device, compute_type=compute_type,
-                             batch_size=batch_size, vad=vad)
+                             batch_size=batch_size, vad=vad, model_id=model.sha256)
     from .asr_hf import HFWhisper
 
     dtype = {"int8": "auto", "int8_float16": "float16", "int8_bfloat16": "bfloat16"}.get(compute_type, compute_type)
     return HFWhisper(transformers_folder(model), options, device=device, dtype=dtype,
-                     batch_size=batch_size, vad=vad)
+                     batch_size=batch_size, vad=vad, model_id=model.sha256)
 
 
 def _device(device: str) -> str:
@@ -116,8 +117,20 @@ def ct2_folder(model: ResolvedModel) -> Path:
     log.info("converting %s to CTranslate2 (once)", model.path)
     partial = target.with_name(target.name + ".partial")
     TransformersConverter(str(hf), copy_files=["tokenizer.json"]).convert(str(partial), force=True)
+    _add_language_ids(partial / "config.json")
     partial.replace(target)
     return target
+
+
+def _add_language_ids(config_json: Path) -> None:
+    """The converter takes language ids from the tokenizer's extra tokens, which ours lacks."""
+    from whisper.tokenizer import LANGUAGES, get_tokenizer
+
+    config = json.loads(config_json.read_text())
+    if not config.get("lang_ids"):
+        tok = get_tokenizer(True, num_languages=len(LANGUAGES))
+        config["lang_ids"] = [tok.encoding.encode_single_token(f"<|{code}|>") for code in LANGUAGES]
+        config_json.write_text(json.dumps(config, indent=2))
 
 
 def _tokenizer_json(store: WhisperStore) -> Path | None:
@@ -131,3 +144,22 @@ def _tokenizer_json(store: WhisperStore) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def speech_translation(engine: object, audio, model_name: str):
+    """Whisper's X->English fallback on any backend; batched where the backend can batch."""
+    from .asr import WhisperSpeechTranslation
+
+    class BatchedSpeechTranslation(WhisperSpeechTranslation):
+        def translate_spans(self, spans, src: str, tgt: str) -> list[str]:
+            batched = getattr(self.engine, "translate_clips", None)
+            if batched is None or tgt != "en":
+                return super().translate_spans(spans, src, tgt)
+            rate = 16_000
+            clips = [self.audio[max(0, int((s.start - self.PAD) * rate)):min(len(self.audio), int((s.end + self.PAD) * rate))]
+                     for s in spans]
+            texts = batched([c for c in clips if len(c)], src) if any(len(c) for c in clips) else []
+            filled = iter(texts)
+            return [next(filled) if len(c) else "" for c in clips]
+
+    return BatchedSpeechTranslation(engine, audio, model_name)  # type: ignore[arg-type]

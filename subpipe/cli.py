@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import Config, load_config
+from .config import BACKENDS, Config, load_config, with_overrides
 from .errors import SubpipeError
 from .types import LANGUAGES
 
@@ -85,14 +85,16 @@ def main(verbose: bool) -> None:
               help="Project config (TOML) over configs/default.toml.")
 @click.option("--to", "targets", default="", metavar="LANGS",
               help="Translate into these languages, comma-separated (e.g. zh,en).")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="Speech backend (default: [asr] backend, openai-whisper).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
-        config_path: Path | None, targets: str, force: bool) -> None:
+        config_path: Path | None, targets: str, backend: str | None, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
     from .pipeline import RunRequest, run as run_pipeline
 
     try:
-        config = _config(config_path)
+        config = with_overrides(_config(config_path), backend=backend)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
                              force=force, targets=_languages(targets))
         with _ProgressBar() as bar:

@@ -17,7 +17,7 @@ from .types import LANGUAGES
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.toml"
 DEFAULT_GLOSSARY = CONFIGS / "glossary.toml"
-BACKENDS = ("openai-whisper",)
+BACKENDS = ("openai-whisper", "faster-whisper", "transformers", "auto")
 DIRECTION_MARKS = ("rle", "rlm", "none")
 
 
@@ -39,6 +39,8 @@ class AsrSettings:
     condition_on_previous_text: bool = False
     glossary_prompt: bool = True
     chunk_seconds: float = 600.0
+    batch_size: int = 8
+    compute_type: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .asr import DecodeOptions, OpenAIWhisper, Progress, Transcriber, WhisperSpeechTranslation
+from .asr import Progress, Transcriber, WhisperSpeechTranslation
 from .bilingual import bilingual_tracks, default_pairs
 from .cache import StageCache, dump_array, key_of, load_array
 from .chunks import from_json, join, plan_chunks, shift, to_json
@@ -21,7 +21,6 @@ from .errors import ModelError, OutputError, UsageError
 from .glossary import Glossary, load_glossary, whisper_prompt
 from .manifest import Manifest, manifest_path, sha256_text
 from .media import SAMPLE_RATE, AudioStream, MediaInfo, choose_stream, extract_audio, is_silent, probe
-from .models import resolve_whisper
 from .srtio import read_track, write_track
 from .translate import (
     HUB_IDS,
@@ -80,15 +79,9 @@ class RunResult:
 
 def load_transcriber(config: Config) -> Transcriber:
     """The configured backend on weights found by the resolver."""
-    a = config.asr
-    model = resolve_whisper(a.model, explicit=a.model_path, explicit_sha256=a.model_sha256)
-    options = DecodeOptions(
-        beam_size=a.beam_size,
-        temperatures=a.temperatures,
-        seed=a.seed,
-        condition_on_previous_text=a.condition_on_previous_text,
-    )
-    return OpenAIWhisper(model, options, device=a.device)
+    from .backends import make_transcriber
+
+    return make_transcriber(config.asr.backend, config)
 
 
 def output_dir(request: RunRequest) -> Path:
@@ -330,11 +323,13 @@ def _check_translation_models(src: str, targets: tuple[str, ...], config: Config
 
 
 def _speech_translation(pair: str, config: Config, heard: Heard | None) -> WhisperSpeechTranslation | None:
+    from .backends import speech_translation
+
     src, tgt = pair.split("-")
-    usable = heard is not None and heard.audio is not None and isinstance(heard.engine, OpenAIWhisper)
+    usable = heard is not None and heard.audio is not None and hasattr(heard.engine, "translate_audio")
     if not (config.translate.whisper_fallback and tgt == PIVOT and usable):
         return None
-    return WhisperSpeechTranslation(heard.engine, heard.audio, config.asr.model)
+    return speech_translation(heard.engine, heard.audio, config.asr.model)
 
 
 def _translation_settings(config: Config) -> TranslationSettings:
@@ -406,8 +401,9 @@ def listen(
         piece = audio[round(start * SAMPLE_RATE):round(end * SAMPLE_RATE)]
         done = (lambda seconds, at=start: report(at + seconds)) if report else None
         key = key_of(audio_key, start, end, identity, lang, prompt)
+        regions = _within(speech, start, end)
         part = cache.get_or_make(
-            "transcript", key, lambda: engine.transcribe(piece, lang, done, prompt=prompt),
+            "transcript", key, lambda: engine.transcribe(piece, lang, done, prompt=prompt, speech=regions),
             lambda t: json.dumps(to_json(t)).encode(), lambda b: from_json(json.loads(b)),
         )
         parts.append(shift(part, start))
@@ -415,6 +411,14 @@ def listen(
             report(end)
     transcript = join(lang, parts, duration)
     return Heard(info, stream, transcript, speech, engine.name, audio=audio, engine=engine, audio_key=audio_key)
+
+
+def _within(speech: tuple[tuple[float, float], ...] | None, start: float,
+            end: float) -> tuple[tuple[float, float], ...] | None:
+    """The speech regions inside [start, end], in that chunk's own time."""
+    if speech is None:
+        return None
+    return tuple((max(a, start) - start, min(b, end) - start) for a, b in speech if b > start and a < end)
 
 
 def _detect(engine: Transcriber, audio: np.ndarray, candidates: list[str]) -> str:

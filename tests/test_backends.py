@@ -1,0 +1,178 @@
+"""The speech backends: chunk planning, weight conversion, and agreement on real speech."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from subpipe.asr import DecodeOptions
+from subpipe.asr_ct2 import WINDOW, Chunk, plan_chunks, regroup
+from subpipe.config import load_config
+from subpipe.errors import UsageError
+from subpipe.types import Word
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from agreement import word_start_agreement  # noqa: E402
+from metrics import cer  # noqa: E402
+
+GREEDY = DecodeOptions(beam_size=1, temperatures=(0.0,))
+
+
+# --- chunk planning (pure) -------------------------------------------------------------
+
+def test_regions_are_packed_into_windows_in_order() -> None:
+    regions = [(1.0, 9.0), (10.0, 20.0), (21.0, 33.0), (40.0, 45.0)]
+    chunks = plan_chunks(regions, 50.0)
+    assert [r for c in chunks for r in c.regions] == regions
+    assert all(c.duration <= WINDOW for c in chunks)
+    assert len(chunks) == 2  # 8 + 10 s, then 12 + 5 s
+
+
+def test_a_region_longer_than_a_window_is_cut() -> None:
+    chunks = plan_chunks([(0.0, 70.0)], 70.0)
+    assert [c.regions for c in chunks] == [((0.0, 30.0),), ((30.0, 60.0),), ((60.0, 70.0),)]
+
+
+def test_regions_are_clipped_to_the_audio() -> None:
+    assert plan_chunks([(-0.5, 2.0), (4.0, 9.0)], 5.0)[0].regions == ((0.0, 2.0), (4.0, 5.0))
+
+
+def test_chunk_time_maps_back_to_the_original_timeline() -> None:
+    chunk = Chunk(((10.0, 12.0), (20.0, 23.0)), glued=True)
+    assert chunk.region_at(1.0) == 0 and chunk.region_at(2.5) == 1
+    assert chunk.original(2.5, 1) == 20.5
+    # A time past its region's end is kept inside the region.
+    assert chunk.original(2.3, 0) == 12.0
+
+
+def test_words_are_regrouped_into_one_segment_per_region() -> None:
+    chunk = Chunk(((10.0, 12.0), (20.0, 23.0)), glued=True)
+    words = [Word(0.1, 0.5, "你好"), Word(0.6, 1.9, "世界"), Word(2.2, 2.8, "再见")]
+    segments = regroup(chunk, words, -0.2, 0.01)
+    assert [s.text for s in segments] == ["你好世界", "再见"]
+    assert segments[1].words[0].start == pytest.approx(20.2)
+    assert segments[0].start == pytest.approx(10.1) and segments[0].avg_logprob == -0.2
+
+
+def test_audio_of_a_chunk_is_its_regions_glued() -> None:
+    audio = np.arange(16_000 * 4, dtype=np.float32)
+    samples = Chunk(((0.0, 1.0), (2.0, 2.5)), glued=True).samples(audio)
+    assert len(samples) == 16_000 + 8_000
+    assert samples[16_000] == 32_000
+
+
+def test_an_unglued_chunk_keeps_its_pauses_and_maps_by_offset() -> None:
+    chunk = Chunk(((10.0, 12.0), (20.0, 23.0)))
+    assert chunk.duration == 13.0
+    assert len(chunk.samples(np.zeros(16_000 * 30, np.float32))) == 13 * 16_000
+    assert chunk.original(10.5, chunk.region_at(10.5)) == 20.5
+    assert chunk.region_at(6.0) == 0 and chunk.region_at(9.0) == 1  # a pause goes to the nearer region
+
+
+# --- the agreement measure (pure) ----------------------------------------------------
+
+def test_word_starts_match_through_the_characters_across_splits() -> None:
+    a = [Word(0.0, 0.4, "完全"), Word(0.4, 0.6, "平等")]
+    b = [Word(0.05, 0.2, "完"), Word(0.2, 0.4, "全"), Word(0.9, 1.2, "平等")]
+    share, compared = word_start_agreement(a, b, "zh")
+    assert compared == 2 and share == 0.5
+
+
+# --- choosing a backend -----------------------------------------------------------------
+
+def test_unknown_backend_is_refused_by_name() -> None:
+    from subpipe.backends import make_transcriber
+
+    with pytest.raises(UsageError, match="unknown backend 'kaldi'"):
+        make_transcriber("kaldi", load_config())
+
+
+def test_auto_picks_faster_whisper_when_installed() -> None:
+    from subpipe.backends import auto_backend
+
+    assert auto_backend() == "faster-whisper"
+
+
+# --- tiny random weights: conversion is exact, backends run -----------------------------
+
+@pytest.fixture(scope="module")
+def tiny_resolved(tiny_whisper: Path):
+    from subpipe.models import ResolvedModel, sha256_file
+
+    return ResolvedModel("tiny-random", tiny_whisper, "explicit", sha256_file(tiny_whisper), tiny_whisper.stat().st_size)
+
+
+def test_transformers_conversion_gives_openai_whisper_logits(tiny_resolved) -> None:
+    import torch
+    import whisper
+    from transformers import WhisperForConditionalGeneration
+
+    from subpipe.backends import transformers_folder
+
+    reference = whisper.load_model(str(tiny_resolved.path), device="cpu")
+    converted = WhisperForConditionalGeneration.from_pretrained(transformers_folder(tiny_resolved)).eval()
+    mel = torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(0))
+    tokens = torch.tensor([[50258, 50260, 50359, 50363, 220, 1000]])
+    with torch.no_grad():
+        expected = reference.logits(tokens, reference.embed_audio(mel))
+        actual = converted(input_features=mel, decoder_input_ids=tokens).logits
+    assert torch.allclose(expected, actual, atol=1e-3)
+
+
+def _tone(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+@pytest.mark.slow  # random weights decode to the length limit: a minute or two on 2 cores
+@pytest.mark.parametrize("backend", ["transformers", "faster-whisper"])
+def test_tiny_backend_returns_words_inside_the_speech_regions(backend: str, tiny_resolved) -> None:
+    from subpipe.asr_ct2 import FasterWhisper
+    from subpipe.asr_hf import HFWhisper
+    from subpipe.backends import ct2_folder, transformers_folder
+
+    if backend == "transformers":
+        engine = HFWhisper(transformers_folder(tiny_resolved), GREEDY, batch_size=2)
+    else:
+        engine = FasterWhisper(ct2_folder(tiny_resolved), GREEDY, batch_size=2)
+    audio = _tone(8.0)
+    regions = [(0.5, 2.0), (3.0, 4.5), (6.0, 7.5)]
+    done: list[float] = []
+    transcript = engine.transcribe(audio, "zh", progress=done.append, speech=regions)
+    assert transcript.duration == pytest.approx(8.0)
+    assert done and done[-1] == pytest.approx(7.5)
+    for segment in transcript.segments:
+        assert any(s <= segment.start and segment.end <= e for s, e in regions)
+        for word in segment.words:
+            assert segment.start <= word.start <= word.end <= segment.end
+    lang, scores = engine.detect_language(audio, ["ur", "zh"])
+    assert lang in ("ur", "zh") and set(scores) == {"ur", "zh"}
+    assert isinstance(engine.translate_audio(audio[:16_000], "zh"), str)
+
+
+# --- real weights: the three backends agree ---------------------------------------------
+
+@pytest.mark.slow
+def test_backends_agree_on_real_mandarin(sample_zh: Path) -> None:
+    from subpipe.backends import make_transcriber
+    from subpipe.media import extract_audio
+
+    config = load_config()
+    config = replace(config, asr=replace(config.asr, beam_size=1, temperatures=(0.0,)))
+    audio = extract_audio(sample_zh, 0)
+    reference = sample_zh.with_suffix(".txt").read_text(encoding="utf-8")
+    transcripts = {name: make_transcriber(name, config).transcribe(audio, "zh")
+                   for name in ("openai-whisper", "faster-whisper", "transformers")}
+    cers = {name: cer("".join(s.text for s in t.segments), reference, "zh") for name, t in transcripts.items()}
+    assert max(cers.values()) - min(cers.values()) <= 0.05, cers
+    base = [w for s in transcripts["openai-whisper"].segments for w in s.words]
+    for name in ("faster-whisper", "transformers"):
+        words = [w for s in transcripts[name].segments for w in s.words]
+        share, compared = word_start_agreement(base, words, "zh")
+        assert compared >= 30, (name, compared)
+        assert share >= 0.95, (name, share)
