@@ -78,7 +78,22 @@ def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Pa
             jobs.append(Job(item, lang, targets, config, out))
         else:
             skipped.append(Skipped(str(item), "no such file or folder"))
-    return jobs, skipped
+    return _without_clashes(jobs, skipped)
+
+
+def _without_clashes(jobs: list[Job], skipped: list[Skipped]) -> tuple[list[Job], list[Skipped]]:
+    """Two films whose outputs would share names (film.mp4, film.mov in one folder) can't
+    both be written: the second is skipped, never allowed to replace the first's."""
+    seen: dict[tuple[Path, str], Path] = {}
+    kept = []
+    for job in jobs:
+        where = ((job.out_dir or job.video.parent).resolve(), job.video.stem)
+        if where in seen:
+            skipped.append(Skipped(str(job.video), f"its outputs would replace those of {seen[where]}"))
+            continue
+        seen[where] = job.video
+        kept.append(job)
+    return kept, skipped
 
 
 def _media_in(folder: Path) -> Iterator[Path]:
@@ -161,14 +176,14 @@ def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
     return _engines[key]
 
 
-def run_job(job: Job, force: bool = False, use_cache: bool = True) -> JobResult:
+def run_job(job: Job, force: bool = False, use_cache: bool = True, review: bool = False) -> JobResult:
     """Run one file; every failure becomes a failed result, never an exception."""
     from .pipeline import RunRequest, run
 
     started = time.perf_counter()
     try:
         config = load_config(job.config)
-        request = RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets)
+        request = RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets, review)
         result = run(request, config, load=_load_once, cache=StageCache(enabled=use_cache))
     except SubpipeError as exc:
         return JobResult(str(job.video), "failed", seconds=_since(started), error=str(exc))
@@ -189,17 +204,17 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_packed(args: tuple[Job, bool, bool]) -> JobResult:
+def _run_packed(args: tuple[Job, bool, bool, bool]) -> JobResult:
     return run_job(*args)
 
 
 def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: bool = True,
-            on_result: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
+            review: bool = False, on_result: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
     """Every job, ``workers`` at a time, in input order; each worker gets its share of the cores."""
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
-            results.append(run_job(job, force, use_cache))
+            results.append(run_job(job, force, use_cache, review))
             on_result(results[-1])
         return results
     import multiprocessing
@@ -209,7 +224,7 @@ def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: b
     context = multiprocessing.get_context("spawn")
     results = []
     with context.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=None) as pool:
-        for result in pool.imap(_run_packed, [(job, force, use_cache) for job in jobs]):
+        for result in pool.imap(_run_packed, [(job, force, use_cache, review) for job in jobs]):
             results.append(result)
             on_result(result)
     return results

@@ -87,16 +87,17 @@ def main(verbose: bool) -> None:
               help="Translate into these languages, comma-separated (e.g. zh,en).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Speech backend (default: [asr] backend, openai-whisper).")
+@click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
-        config_path: Path | None, targets: str, backend: str | None, force: bool) -> None:
+        config_path: Path | None, targets: str, backend: str | None, review: bool, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
     from .pipeline import RunRequest, run as run_pipeline
 
     try:
         config = with_overrides(_config(config_path), backend=backend)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
-                             force=force, targets=_languages(targets))
+                             force=force, targets=_languages(targets), review=review)
         with _ProgressBar() as bar:
             result = run_pipeline(request, config, progress=bar.start)
     except SubpipeError as exc:
@@ -142,9 +143,10 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Machine-readable report (default: subpipe-batch.json in --out, else here).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
+@click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: str, targets: str,
-          config_path: Path | None, report_path: Path | None, no_cache: bool, force: bool) -> None:
+          config_path: Path | None, report_path: Path | None, no_cache: bool, review: bool, force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed.
@@ -165,7 +167,7 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
             if result.status != "ok":
                 click.echo(f"Warning: {result.file} failed: {result.error}", err=True)
 
-        results = run_all(jobs, workers, force, not no_cache, on_result=show)
+        results = run_all(jobs, workers, force, not no_cache, review, on_result=show)
         report = report_path or (out_dir or Path.cwd()) / "subpipe-batch.json"
         report.parent.mkdir(parents=True, exist_ok=True)
         write_text(report, report_json(results, skipped))

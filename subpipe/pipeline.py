@@ -49,6 +49,7 @@ class RunRequest:
     out_dir: Path | None = None
     force: bool = False
     targets: tuple[str, ...] = ()
+    review: bool = False  # also write <stem>.review.html and its proxy beside the tracks
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,11 @@ def run(
     tracks, summary, notices = _translated_cached(source, request.targets, config, heard, cache)
     meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
     paths = write_tracks(tracks, out, stem, manifest, meta)
+    if request.review:
+        from .review import review_command
+
+        srt_paths = [p for p in paths if p.suffix == ".srt"]
+        paths += tuple(review_command(request.video, srt_paths, out / f"{stem}.review.html", config))
     for warning in warnings:
         log.warning(warning)
     problems = tuple(f"{lang}: cue {p.cue + 1 if p.cue is not None else '-'}: {p.rule}: {p.reason}"

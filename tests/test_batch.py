@@ -177,3 +177,24 @@ def test_a_crash_resumes_from_the_last_finished_chunk(media: Path, tiny_whisper:
     assert {p: t for p, t in after.items() if p != newest} == {p: t for p, t in chunks.items() if p != newest}
     assert newest in after
     assert (tmp_path / "out" / "tone.zh.srt").read_bytes() == track
+
+
+def test_batch_with_two_workers_and_review_pages(season: Path, tiny_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("batch", season / "ep1", season / "ep2" / "raw", "--jobs", "2", "--out", out,
+                    "--lang", "zh", "--config", tiny_config, "--review")
+    assert result.exit_code == 0, result.stderr
+    names = sorted(Path(line).name for line in result.stdout.split())
+    assert names == ["film.proxy.mp4", "film.review.html", "film.zh.srt",
+                     "take_07.proxy.mp4", "take_07.review.html", "take_07.zh.srt"]
+    page = (out / "film.review.html").read_text(encoding="utf-8")
+    assert "film.proxy.mp4" in page and (out / "film.proxy.mp4").stat().st_size > 0
+
+
+def test_films_whose_outputs_would_clash_are_not_both_run(season: Path, tiny_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("batch", season / "ep1" / "film.wav", season / "ep2" / "film.mkv", "--out", out,
+                    "--lang", "zh", "--config", tiny_config)
+    assert result.exit_code == 0, result.stderr
+    assert f"skipped {season / 'ep2' / 'film.mkv'}: its outputs would replace those of" in result.stderr
+    assert [Path(line).name for line in result.stdout.split()] == ["film.zh.srt"]
