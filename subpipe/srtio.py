@@ -6,13 +6,12 @@ translated track out of step with its source, so tracks are validated first.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import srt
 
+from .atomic import write_bytes
 from .errors import InputError, OutputError
 from .types import Cue, Track
 
@@ -35,24 +34,10 @@ def compose(track: Track) -> str:
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` so that a crash leaves the old file or the new one, never half."""
-    data = text.encode("utf-8")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
-        raise OutputError(f"cannot write in {path.parent}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes 0600 files; subtitles are for sharing, so honour the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def write_track(track: Track, path: Path) -> str:
