@@ -134,6 +134,9 @@ class HFWhisper:
             from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
         except ImportError:
             raise ModelError("the transformers backend needs transformers: pip install transformers==5.23.0") from None
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # progress bars belong on terminals, and are ours
         torch_dtype = {"auto": torch.float32 if device == "cpu" else torch.float16, "float32": torch.float32,
                        "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype, torch.float32)
         try:

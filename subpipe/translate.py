@@ -239,6 +239,10 @@ class MarianTranslator:
     def _load(self, pair: str) -> tuple[Any, Any, str, str]:
         where = find_marian_model(pair, self.settings, self.cache_dir)
         from transformers import MarianMTModel, MarianTokenizer
+        from transformers.utils import logging as hf_logging
+
+        # transformers draws a loading bar on stderr whatever it is; ours are for terminals only.
+        hf_logging.disable_progress_bar()
 
         local = Path(where).is_dir()
         device = _device(self.settings.device)
