@@ -205,8 +205,8 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
     for path in result.outputs:
         click.echo(str(path))
     if result.problems:
-        click.echo(f"{len(result.problems)} cue(s) to review (subpipe check lists them; -v prints them here)",
-                   err=True)
+        click.echo(f"{len(result.problems)} finding(s) for review: -v lists them here, "
+                   "subpipe check lists rule breaks in a file", err=True)
 
 
 @main.command()
