@@ -37,20 +37,6 @@ def subpipe_run(args: argparse.Namespace) -> None:
     from subpipe.config import load_config
     from subpipe.pipeline import RunRequest, run
 
-    import subpipe.pipeline as pipeline
-    from subpipe.backends import speech_translation
-
-    if "isinstance(heard.engine, OpenAIWhisper)" in Path(pipeline.__file__).read_text():
-        # The pipeline still offers Whisper's English fallback to openai-whisper only:
-        # offer it to whichever backend runs, batched (what subpipe.backends provides).
-        def fallback(pair, config, heard):
-            src, tgt = pair.split("-")
-            usable = heard is not None and heard.audio is not None and hasattr(heard.engine, "translate_audio")
-            if not (config.translate.whisper_fallback and tgt == "en" and usable):
-                return None
-            return speech_translation(heard.engine, heard.audio, config.asr.model)
-
-        pipeline._speech_translation = fallback
     config = load_config(Path(args.config) if args.config else None)
     targets = tuple(t for t in args.to.split(",") if t) if args.to else ()
     request = RunRequest(Path(args.video), lang=args.lang, out_dir=Path(args.out), force=True, targets=targets)
