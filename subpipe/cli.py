@@ -306,3 +306,7 @@ def _register_extra_commands() -> None:
 
 
 _register_extra_commands()
+
+
+if __name__ == "__main__":
+    main()

@@ -198,3 +198,39 @@ def test_films_whose_outputs_would_clash_are_not_both_run(season: Path, tiny_con
     assert result.exit_code == 0, result.stderr
     assert f"skipped {season / 'ep2' / 'film.mkv'}: its outputs would replace those of" in result.stderr
     assert [Path(line).name for line in result.stdout.split()] == ["film.zh.srt"]
+
+
+def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_whisper: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    film = tmp_path / "long.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=220:sample_rate=16000:duration=40", str(film)], check=True)
+    config = tmp_path / "chunked.toml"
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+                      "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
+    env = dict(os.environ, SUBPIPE_CACHE=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "subpipe.cli", "batch", str(film), "--out", str(tmp_path / "out"),
+           "--lang", "zh", "--config", str(config)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while len(entries(tmp_path / "cache", "transcript") if (tmp_path / "cache" / "stages" / "transcript").exists()
+              else {}) < 2:
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("Error: interrupted")
+    out = tmp_path / "out"
+    assert not out.exists() or not [p for p in out.rglob("*") if p.suffix in (".srt", ".tmp")]
+    done = entries(tmp_path / "cache", "transcript")
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    after = entries(tmp_path / "cache", "transcript")
+    assert all(after[p] == t for p, t in done.items())  # finished chunks were not redone
+    assert (out / "long.zh.srt").is_file()
