@@ -123,6 +123,12 @@ def regroup(chunk: Chunk, words: Iterable[Word], avg_logprob: float, no_speech_p
     return segments
 
 
+def clip_windows(clips: Sequence[np.ndarray]) -> list[tuple[int, Chunk]]:
+    """Each clip's windows, tagged with the clip's index, for decoding clips in batches."""
+    return [(i, chunk) for i, clip in enumerate(clips)
+            for chunk in plan_chunks([(0.0, len(clip) / SAMPLE_RATE)], len(clip) / SAMPLE_RATE)]
+
+
 def batches(items: Sequence, size: int) -> Iterable[Sequence]:
     step = max(1, size)
     for first in range(0, len(items), step):
@@ -200,8 +206,7 @@ class FasterWhisper:
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches."""
-        owned = [(i, chunk) for i, clip in enumerate(clips)
-                 for chunk in plan_chunks([(0.0, len(clip) / SAMPLE_RATE)], len(clip) / SAMPLE_RATE)]
+        owned = clip_windows(clips)
         texts = [""] * len(clips)
         tokenizer, options = self._setup(lang, "translate", word_timestamps=False)
         for batch in batches(owned, self.batch_size):

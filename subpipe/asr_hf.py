@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from .asr import SAMPLE_RATE, DecodeOptions, Progress
-from .asr_ct2 import WINDOW, Chunk, Regions, batches, default_regions, plan_chunks, regroup
+from .asr_ct2 import WINDOW, Chunk, Regions, batches, clip_windows, default_regions, plan_chunks, regroup
 from .errors import ModelError
 from .models import WhisperStore, sha256_file
 from .types import Segment, Transcript, Word
@@ -197,8 +197,7 @@ class HFWhisper:
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches."""
-        owned = [(i, chunk) for i, clip in enumerate(clips)
-                 for chunk in plan_chunks([(0.0, len(clip) / SAMPLE_RATE)], len(clip) / SAMPLE_RATE)]
+        owned = clip_windows(clips)
         texts = [""] * len(clips)
         for batch in batches(owned, self.batch_size):
             texts_of, _ = self._generate([c.samples(clips[i]) for i, c in batch], lang, "translate", False)

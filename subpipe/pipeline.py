@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .asr import Progress, Transcriber, WhisperSpeechTranslation
+from .asr import Progress, Transcriber
 from .bilingual import bilingual_tracks, default_pairs
 from .cache import StageCache, dump_array, key_of, load_array
 from .chunks import from_json, join, plan_chunks, shift, to_json
@@ -254,23 +254,34 @@ def _track_from(data: dict) -> Track:
 
 def make_translator(src: str, targets: tuple[str, ...], config: Config, heard: Heard | None):
     """MarianMT per direction; X->en from Whisper's speech translation when Marian is absent."""
+    from .backends import speech_translation
+
     settings = _translation_settings(config)
     marian = MarianTranslator(settings)
+    can_listen = heard is not None and heard.audio is not None and hasattr(heard.engine, "translate_audio")
     routes, notices = {}, []
     for pair in _directions(src, targets):
-        try:
-            find_marian_model(pair, settings)
+        if _engine_kind(pair, settings, config, can_listen) == "marian":
             routes[pair] = marian
-        except ModelError:
-            fallback = _speech_translation(pair, config, heard)
-            if fallback is None:
-                raise
-            routes[pair] = fallback
-            notices.append(
-                f"no MarianMT model for {pair}: the English track was made by Whisper's speech "
-                f"translation ({fallback.engine_for(*pair.split('-'))}), not by MarianMT"
-            )
+            continue
+        routes[pair] = fallback = speech_translation(heard.engine, heard.audio, config.asr.model)
+        notices.append(
+            f"no MarianMT model for {pair}: the English track was made by Whisper's speech "
+            f"translation ({fallback.engine_for(*pair.split('-'))}), not by MarianMT"
+        )
     return RoutedTranslator(routes), notices
+
+
+def _engine_kind(pair: str, settings: TranslationSettings, config: Config, can_listen: bool) -> str:
+    """``marian`` when its model is found; ``whisper`` for X->en when the audio can be heard
+    again; else the ModelError that says what is missing and how to get it."""
+    try:
+        find_marian_model(pair, settings)
+        return "marian"
+    except ModelError:
+        if can_listen and config.translate.whisper_fallback and pair.endswith(f"-{PIVOT}"):
+            return "whisper"
+        raise
 
 
 def write_tracks(tracks: dict[str, Track], out: Path, stem: str, manifest: Manifest, meta: dict) -> tuple[Path, ...]:
@@ -321,21 +332,7 @@ def _check_translation_models(src: str, targets: tuple[str, ...], config: Config
     """Fail before any work when a direction has no model and no fallback."""
     settings = _translation_settings(config)
     for pair in _directions(src, targets):
-        try:
-            find_marian_model(pair, settings)
-        except ModelError:
-            if not (audio and config.translate.whisper_fallback and pair.endswith(f"-{PIVOT}")):
-                raise
-
-
-def _speech_translation(pair: str, config: Config, heard: Heard | None) -> WhisperSpeechTranslation | None:
-    from .backends import speech_translation
-
-    src, tgt = pair.split("-")
-    usable = heard is not None and heard.audio is not None and hasattr(heard.engine, "translate_audio")
-    if not (config.translate.whisper_fallback and tgt == PIVOT and usable):
-        return None
-    return speech_translation(heard.engine, heard.audio, config.asr.model)
+        _engine_kind(pair, settings, config, can_listen=audio)
 
 
 def _translation_settings(config: Config) -> TranslationSettings:
