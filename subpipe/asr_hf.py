@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from .asr import SAMPLE_RATE, DecodeOptions, Progress
-from .asr_ct2 import WINDOW, Chunk, Regions, batches, clip_windows, default_regions, plan_chunks, regroup
+from .windows import WINDOW, Chunk, Regions, batches, clip_windows, default_regions, plan_chunks, regroup
 from .errors import ModelError
 from .models import WhisperStore, sha256_file
 from .types import Segment, Transcript, Word

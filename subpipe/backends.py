@@ -49,7 +49,7 @@ def make_transcriber(name: str, config: Config) -> Transcriber:
     compute_type = str(getattr(a, "compute_type", "auto"))
     vad = _vad(config)
     if name == "openai-whisper":
-        return OpenAIWhisper(model, options, device=device)
+        return OpenAIWhisper(model, options, device=device, vad=vad)
     if name == "faster-whisper":
         from .asr_ct2 import FasterWhisper
 
@@ -77,7 +77,7 @@ def _vad(config: Config):
     from .vad import VadSettings
 
     v = config.vad
-    return VadSettings(v.threshold, v.min_speech_ms, v.min_silence_ms, v.pad_ms) if v.enabled else None
+    return VadSettings(v.threshold, v.min_speech_ms, v.min_silence_ms, v.pad_ms, v.decode_pad_ms) if v.enabled else None
 
 
 def _converted_dir(model: ResolvedModel, kind: str) -> Path:

@@ -37,7 +37,7 @@ class AsrSettings:
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     seed: int = 0
     condition_on_previous_text: bool = False
-    glossary_prompt: bool = True
+    glossary_prompt: bool = False
     chunk_seconds: float = 600.0
     batch_size: int = 8
     compute_type: str = "auto"
@@ -57,6 +57,7 @@ class VadConfig:
     min_speech_ms: int = 250
     min_silence_ms: int = 300
     pad_ms: int = 0
+    decode_pad_ms: int = 200
 
 
 @dataclass(frozen=True)

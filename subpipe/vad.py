@@ -21,6 +21,9 @@ class VadSettings:
     min_speech_ms: int = 250
     min_silence_ms: int = 300
     pad_ms: int = 0
+    # Batched backends decode each region widened by this much (cue timing keeps the
+    # unpadded regions): cut at the exact boundary, Whisper loses onsets and endings.
+    decode_pad_ms: int = 200
 
 
 def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> list[tuple[float, float]]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from subpipe.asr import DecodeOptions
-from subpipe.asr_ct2 import WINDOW, Chunk, plan_chunks, regroup
+from subpipe.windows import WINDOW, Chunk, plan_chunks, regroup
 from subpipe.config import load_config
 from subpipe.errors import UsageError
 from subpipe.types import Word
@@ -176,3 +176,89 @@ def test_backends_agree_on_real_mandarin(sample_zh: Path) -> None:
         share, compared = word_start_agreement(base, words, "zh")
         assert compared >= 30, (name, compared)
         assert share >= 0.95, (name, share)
+
+
+# --- windows shared by every backend (pure) ---------------------------------------------
+
+def test_regions_are_widened_for_decoding_and_merged_where_they_meet() -> None:
+    from subpipe.windows import widen
+
+    assert widen([(0.1, 2.0), (2.3, 4.0), (6.0, 9.9)], 0.2, 10.0) == [(0.0, 4.2), (5.8, 10.0)]
+    assert widen([], 0.2, 10.0) == []
+
+
+def test_words_are_kept_inside_the_speech_regions() -> None:
+    from subpipe.types import Segment
+    from subpipe.windows import keep_inside
+
+    regions = [(1.0, 3.0), (5.0, 8.0)]
+    words = (Word(0.6, 1.4, "a"), Word(2.8, 3.3, "b"), Word(3.4, 3.8, "c"), Word(4.6, 5.2, "d"), Word(6.0, 6.5, "e"))
+    (segment,) = keep_inside([Segment(0.6, 6.5, "abcde", words)], regions)
+    assert [(w.start, w.end) for w in segment.words] == [(1.0, 1.4), (2.8, 3.0), (3.0, 3.0), (5.0, 5.2), (6.0, 6.5)]
+    assert (segment.start, segment.end) == (1.0, 6.5)
+
+
+# --- faster-whisper: loops and memory ---------------------------------------------------
+
+def test_repetition_is_measured_as_openai_whisper_does() -> None:
+    from subpipe.asr_ct2 import LOOP_RATIO, compression_ratio
+
+    assert compression_ratio("روز داری کے خیلاف دہ پر کای " * 8) > LOOP_RATIO
+    assert compression_ratio("人人有权享受生命、自由和人身安全。任何人不得加以酷刑。") < LOOP_RATIO
+    assert compression_ratio("") == 0.0
+
+
+def test_only_looping_windows_are_decoded_again_with_a_beam() -> None:
+    # Selection logic only: the pipeline stands in for CTranslate2.
+    from types import SimpleNamespace
+
+    from subpipe.asr_ct2 import REPAIR_BEAM, FasterWhisper
+
+    calls = []
+
+    def forward(features, tokenizer, metadata, options):
+        calls.append((len(features), [m["offset"] for m in metadata], options.beam_size))
+        return [[{"text": "fixed"}] for _ in metadata]
+
+    engine = FasterWhisper.__new__(FasterWhisper)
+    engine.pipeline = SimpleNamespace(forward=forward)
+    engine._features = lambda audios: np.zeros((len(audios), 80, 3000), np.float32)
+    chunks = [Chunk(((0.0, 1.0),)), Chunk(((2.0, 3.0),)), Chunk(((4.0, 5.0),))]
+    metadata = [{"offset": 0.0, "duration": 1.0}, {"offset": 1.0, "duration": 1.0}, {"offset": 2.0, "duration": 1.0}]
+    outputs = [[{"text": "fine"}], [{"text": "ہم ہم ہم ہم " * 20}], [{"text": "also fine"}]]
+    @dataclass
+    class Options:
+        beam_size: int = 1
+        best_of: int = 1
+
+    repaired = engine._repair_loops(np.zeros(16_000 * 6, np.float32), chunks, metadata, outputs, None, Options())
+    assert calls == [(1, [1.0], REPAIR_BEAM)]
+    assert [p[0]["text"] for p in repaired] == ["fine", "fixed", "also fine"]
+    # Already decoding with a beam of five: nothing to gain.
+    calls.clear()
+    assert engine._repair_loops(np.zeros(16_000 * 6, np.float32), chunks, metadata, outputs, None,
+                                Options(REPAIR_BEAM, REPAIR_BEAM)) == outputs
+    assert calls == []
+
+
+def test_encoding_and_aligning_in_parts_gives_the_batch_result(tiny_resolved) -> None:
+    import ctranslate2
+    from faster_whisper import WhisperModel
+    from faster_whisper.tokenizer import Tokenizer
+
+    from subpipe.asr_ct2 import _align_in_parts, _encode_in_parts
+    from subpipe.backends import ct2_folder
+
+    model = WhisperModel(str(ct2_folder(tiny_resolved)), device="cpu", compute_type="float32")
+    features = np.random.default_rng(0).standard_normal((5, 80, 3000)).astype(np.float32)
+    whole = np.asarray(model.encode(features))
+    parts = _encode_in_parts(model.encode, 2)(features)
+    assert np.allclose(np.asarray(parts), whole, atol=1e-5)
+
+    tokenizer = Tokenizer(model.hf_tokenizer, True, task="transcribe", language="zh")
+    tokens = [[1000 + k, 2000 + k, 3000] for k in range(5)]
+    frames = [1000, 1200, 3000, 800, 1500]
+    expected = model.find_alignment(tokenizer, tokens, ctranslate2.StorageView.from_array(whole), frames)
+    actual = _align_in_parts(model.find_alignment, 2)(tokenizer, tokens, parts, frames)
+    assert [[(w["word"], w["start"], w["end"]) for w in a] for a in actual] == \
+           [[(w["word"], w["start"], w["end"]) for w in e] for e in expected]

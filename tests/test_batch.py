@@ -100,7 +100,7 @@ def test_changing_only_translation_settings_redoes_only_translation(
     config = tmp_path / "c.toml"
 
     def write_config(batch_size: int) -> None:
-        config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+        config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
                           f"[vad]\nenabled = false\n[translate]\nmax_new_tokens = 6\nbatch_size = {batch_size}\n"
                           f"[translate.models]\n{models}\n")
 
@@ -162,7 +162,7 @@ def test_a_crash_resumes_from_the_last_finished_chunk(media: Path, tiny_whisper:
     cache = tmp_path / "cache"
     monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
     config = tmp_path / "chunked.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
                       "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
     args = ("batch", media / "tone.wav", "--out", tmp_path / "out", "--lang", "zh", "--config", config)
     assert invoke(*args).exit_code == 0
@@ -211,7 +211,7 @@ def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_whisper: 
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
                     "sine=frequency=220:sample_rate=16000:duration=40", str(film)], check=True)
     config = tmp_path / "chunked.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
                       "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
     env = dict(os.environ, SUBPIPE_CACHE=str(tmp_path / "cache"))
     cmd = [sys.executable, "-m", "subpipe.cli", "batch", str(film), "--out", str(tmp_path / "out"),

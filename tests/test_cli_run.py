@@ -70,7 +70,7 @@ def test_same_input_gives_the_same_bytes(media: Path, tiny_config: Path, tmp_pat
 
 def test_no_cue_over_sound_that_is_not_speech(media: Path, tiny_whisper: Path, tmp_path: Path) -> None:
     config = tmp_path / "vad.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n')
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n')
     result = invoke("run", media / "tone.mkv", "--lang", "zh", "--out", tmp_path / "o", "--config", config)
     assert result.exit_code == 0, result.stderr
     # Whatever the random model invents over a tone, voice activity finds no speech there.

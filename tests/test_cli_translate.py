@@ -28,7 +28,7 @@ def marian_config(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[st
     models = "\n".join(f'"{pair}" = "{path}"' for pair, path in tiny_models.items())
     path = tmp_path_factory.mktemp("config") / "marian.toml"
     path.write_text(
-        f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+        f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
         "[vad]\nenabled = false\n"
         f"[translate]\nmax_new_tokens = 8\n[translate.models]\n{models}\n"
     )
@@ -110,7 +110,7 @@ def test_run_to_translates_the_transcript(media: Path, marian_config: Path, tmp_
 
 def test_without_marian_english_comes_from_whisper(media: Path, tiny_whisper: Path, tmp_path: Path) -> None:
     config = tmp_path / "fallback.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
                       "[vad]\nenabled = false\n")
     result = invoke("run", media / "tone.mkv", "--lang", "zh", "--to", "en", "--out", tmp_path / "o",
                     "--config", config)
