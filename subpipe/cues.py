@@ -262,6 +262,15 @@ def _drop_invented(toks: list[_Tok], ctx: _Context,
     for i in range(1, len(toks)):
         if i not in reasons and not keys[i] and i - 1 in reasons:
             reasons[i] = reasons[i - 1]
+    # A word goes whole or not at all: what is dropped is reported by word, and a loop
+    # that ends inside a longer word ("我们 我们 ... 我们今天去北京") must not take half of it.
+    pieces: dict[int, list[int]] = {}
+    for i, tok in enumerate(toks):
+        pieces.setdefault(tok.source, []).append(i)
+    for indices in pieces.values():
+        if any(i not in reasons for i in indices):
+            for i in indices:
+                reasons.pop(i, None)
     kept = [t for i, t in enumerate(toks) if i not in reasons]
     if ctx.speech is not None:
         kept = _snap_to_speech(kept, ctx.speech, ctx.limits)

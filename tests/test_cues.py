@@ -216,6 +216,16 @@ def test_every_broken_rule_is_reported(case, chain, hold) -> None:  # type: igno
 
 # ---- examples -------------------------------------------------------------------
 
+def test_a_loop_that_ends_inside_a_longer_word_keeps_that_word_whole() -> None:
+    # Found by hypothesis: the loop of 我们 took the first piece of the last word, which
+    # was then reported as dropped while the rest of it was shown.
+    words = [Word(0.0, -0.3, "我们")] * 5 + [Word(0.0, -0.3, "我们今天去北京天安门广场看到了很多人还有很多车辆")]
+    result = shape(words, "zh", RULES["zh"], audio_end=None)
+    assert_no_text_lost(words, "zh", result)
+    assert "今天去北京" in "".join(c.text for c in result.cues)
+
+
+
 def _words(lang: str, spec: str, start: float = 0.5, per_char: float = 0.08,
            gap: float = 0.1) -> list[Word]:
     """Words from "a b c" (spaces) or "我们|今天" (bars), timed by length."""
