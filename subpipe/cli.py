@@ -86,7 +86,7 @@ def main(verbose: bool) -> None:
 @click.option("--to", "targets", default="", metavar="LANGS",
               help="Translate into these languages, comma-separated (e.g. zh,en).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="Speech backend (default: [asr] backend, openai-whisper).")
+              help="Speech backend (default: [asr] backend, faster-whisper).")
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,

@@ -28,7 +28,7 @@ class ProjectSettings:
 
 @dataclass(frozen=True)
 class AsrSettings:
-    backend: str = "openai-whisper"
+    backend: str = "faster-whisper"
     model: str = "base"
     model_path: str = ""
     model_sha256: str = ""

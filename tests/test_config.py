@@ -12,7 +12,7 @@ from subpipe.errors import ConfigError
 
 def test_defaults_follow_the_rules_document() -> None:
     config = load_config()
-    assert config.asr.backend == "openai-whisper"
+    assert config.asr.backend == "faster-whisper"
     assert config.project.languages == ("ur", "zh", "en")
     zh, en = config.rules["zh"], config.rules["en"]
     assert (zh.max_chars_per_line, zh.max_cps, zh.halfwidth_counts_half) == (16, 9.0, True)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def sample_run(sample_zh: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("real")
-    result = CliRunner().invoke(main, ["run", str(sample_zh), "--lang", "auto", "--out", str(out)])
+    result = CliRunner().invoke(main, ["run", str(sample_zh), "--lang", "auto", "--out", str(out),
+                                         "--backend", "faster-whisper"])
     assert result.exit_code == 0, result.stderr
     return out, result.stdout
 
