@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import gzip
 import hashlib
 import importlib.resources
@@ -88,8 +89,48 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def offline() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0") for v in ("SUBPIPE_OFFLINE", "HF_HUB_OFFLINE"))
+HUB = "huggingface.co"
+WHISPER_DOWNLOADS = "openaipublic.azureedge.net"
+
+
+def offline(host: str = HUB) -> bool:
+    """True when told so (SUBPIPE_OFFLINE, HF_HUB_OFFLINE) or when ``host`` can't be reached.
+
+    Asking first keeps an offline machine from sitting in the hub client's retries for
+    minutes (seen: over three, for one MarianMT model) before the fallback is taken.
+    """
+    if any(os.environ.get(v, "") not in ("", "0") for v in ("SUBPIPE_OFFLINE", "HF_HUB_OFFLINE")):
+        return True
+    if host == HUB and os.environ.get("HF_ENDPOINT"):
+        from urllib.parse import urlparse
+
+        host = urlparse(os.environ["HF_ENDPOINT"]).hostname or HUB
+    return not _reachable(host)
+
+
+@functools.lru_cache(maxsize=None)
+def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (asked once)."""
+    import socket
+    import threading
+
+    answer: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    # The name lookup has no timeout of its own: bound the whole attempt from outside.
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    reachable = bool(answer and answer[0])
+    if not reachable:
+        log.info("%s cannot be reached: working offline", host)
+    return reachable
 
 
 class WhisperStore:
@@ -160,7 +201,7 @@ def resolve_whisper(
                 folder = _package_parts(package)
                 if folder is not None:
                     return _build_from_package(store, package, folder)
-    if not offline():
+    if not offline(WHISPER_DOWNLOADS):
         return _download(name, store)
     hint = WEIGHT_PACKAGES[0].pip if name == "base" else f"whisper.load_model('{name}') while online"
     raise ModelError(f"no weights for Whisper {name} found offline: install them with '{hint}'")
@@ -313,7 +354,7 @@ def model_inventory(name: str = "base", *, explicit: str = "", verify: bool = Tr
     if name == "base":
         for package in WEIGHT_PACKAGES:
             rows.append(_package_row(label, package, verify))
-    state = "offline" if offline() else "online"
+    state = "offline" if offline(WHISPER_DOWNLOADS) else "online"
     rows.append(InventoryRow(label, "official download", state, 0, f"openai-whisper '{name}'"))
     return rows
 

@@ -132,3 +132,22 @@ def test_explicit_weights_are_checked_against_a_pinned_sha256(tmp_path: Path) ->
         resolve_whisper("base", explicit=str(weights), explicit_sha256="ab" * 32)
     with pytest.raises(ModelError, match="does not exist"):
         resolve_whisper("base", explicit=str(tmp_path / "nope.pt"))
+
+
+def test_an_unreachable_hub_counts_as_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Without the variables, a hub name that can't be reached must not be tried (the hub
+    # client would retry for minutes); `.invalid` never resolves, so no traffic leaves.
+    from subpipe import models
+    from subpipe.errors import ModelError
+    from subpipe.translate import HUB_IDS, TranslationSettings, find_marian_model
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("SUBPIPE_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    models._reachable.cache_clear()
+    try:
+        assert models.offline()
+        with pytest.raises(ModelError, match="ur-en"):
+            find_marian_model("ur-en", TranslationSettings(models=dict(HUB_IDS)), tmp_path)
+    finally:
+        models._reachable.cache_clear()

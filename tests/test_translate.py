@@ -121,6 +121,8 @@ def test_missing_model_says_what_to_download_and_where(tmp_path: Path) -> None:
 def test_hub_id_only_when_online(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("SUBPIPE_OFFLINE", raising=False)
+    # As if the hub answered: no connection is tried.
+    monkeypatch.setattr("subpipe.models._reachable", lambda host: True)
     assert find_marian_model("zh-en", TranslationSettings(), tmp_path) == "Helsinki-NLP/opus-mt-zh-en"
 
 
