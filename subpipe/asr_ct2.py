@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 PART = 2  # windows per encoder and aligner call on CPU
 LOOP_RATIO = 2.4  # openai-whisper's compression_ratio_threshold: above it, text repeats itself
 REPAIR_BEAM = 5
+FRAMES, FRAMES_PER_SECOND = 3000, 100  # Whisper's 30-second window of 10 ms frames
+CLIP_CONTEXT = 3.0  # seconds of silence the encoder sees after a translated clip
 
 
 def compression_ratio(text: str) -> float:
@@ -147,12 +149,21 @@ class FasterWhisper:
         return self.translate_clips([audio], lang)[0]
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
-        """English text of each clip; the clips' windows are decoded in batches."""
-        owned = clip_windows(clips)
+        """English text of each clip; the clips' windows are decoded in batches.
+
+        A sentence's clip is a few seconds long, and padding each to Whisper's 30 s made
+        the encoder most of the cost. Windows of similar length are batched together and
+        the encoder sees each batch's longest clip plus ``CLIP_CONTEXT`` of silence
+        (zh_dev, English track: 3.3 s instead of 7.5 s, chrF 40.5 against 39.5; ur_dev
+        18.9 against 19.0). With less silence than that the English got worse.
+        """
+        owned = sorted(clip_windows(clips), key=lambda item: item[1].duration)
         texts = [""] * len(clips)
         tokenizer, options = self._setup(lang, "translate", word_timestamps=False)
         for batch in batches(owned, self.batch_size):
-            features = self._features([chunk.samples(clips[i]) for i, chunk in batch])
+            longest = max(chunk.duration for _, chunk in batch)
+            frames = min(FRAMES, int(FRAMES_PER_SECOND * (longest + CLIP_CONTEXT)) // 2 * 2)
+            features = self._features([chunk.samples(clips[i]) for i, chunk in batch], frames)
             _, outputs = self.pipeline.generate_segment_batched(features, tokenizer, options)
             for (i, _), output in zip(batch, outputs):
                 text = tokenizer.decode([t for t in output["tokens"] if t < tokenizer.eot]).strip()
@@ -180,11 +191,11 @@ class FasterWhisper:
         )
         return tokenizer, options
 
-    def _features(self, audios: Sequence[np.ndarray]) -> np.ndarray:
+    def _features(self, audios: Sequence[np.ndarray], frames: int = 3000) -> np.ndarray:
         from faster_whisper.audio import pad_or_trim
 
         extractor = self.model.feature_extractor
-        return np.stack([pad_or_trim(extractor(a)[..., :-1]) for a in audios])
+        return np.stack([pad_or_trim(extractor(a)[..., :-1], frames) for a in audios])
 
     def _decode(self, audio: np.ndarray, chunks: Sequence[Chunk], lang: str, task: str,
                 word_timestamps: bool, progress: Progress | None, prompt: str | None = None) -> list[Segment]:

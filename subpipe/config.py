@@ -33,7 +33,7 @@ class AsrSettings:
     model_path: str = ""
     model_sha256: str = ""
     device: str = "cpu"
-    beam_size: int = 5
+    beam_size: int = 3
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     seed: int = 0
     condition_on_previous_text: bool = False
