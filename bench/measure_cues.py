@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/measure_cues.py [--videos zh_dev ur_dev] [--out DIR]
 
-For each video it transcribes once (openai-whisper, base, language forced), then scores
+For each video it transcribes once (the configured backend, or ``--backend``; base;
+language forced), then scores
 the unshaped Whisper segments and subpipe's shaped cues on the same transcript:
 share of cues meeting every rule, cues starting in the 6 s music intro, share of the
 reference speech covered by cues, share of cue time on speech, character error rate.
@@ -73,9 +74,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "measure_cues")
     parser.add_argument("--reuse", action="store_true",
                         help="re-shape the transcripts saved by an earlier run instead of transcribing")
+    parser.add_argument("--backend", help="speech backend (default: the config's)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     config = load_config()
+    if args.backend:
+        config = replace(config, asr=replace(config.asr, backend=args.backend))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"backend {config.asr.backend}, model {config.asr.model}")
     results = {}
