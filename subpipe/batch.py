@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .cache import StageCache
-from .config import Config, load_config
+from .config import Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
 from .media import probe
 from .types import LANGUAGES
@@ -38,6 +38,7 @@ class Job:
     targets: tuple[str, ...] = ()
     config: Path | None = None
     out_dir: Path | None = None
+    backend: str | None = None  # --backend, over the config's [asr] backend
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,8 @@ def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
     """Models are loaded once per worker process and reused for every file."""
     from .pipeline import load_transcriber
 
-    key = json.dumps(asdict(config.asr), sort_keys=True, default=str)
+    # The voice-activity settings are part of a backend too (its padding, its own VAD).
+    key = json.dumps([asdict(config.asr), asdict(config.vad)], sort_keys=True, default=str)
     if key not in _engines:
         _engines[key] = load_transcriber(config)
     return _engines[key]
@@ -182,7 +184,7 @@ def run_job(job: Job, force: bool = False, use_cache: bool = True, review: bool 
 
     started = time.perf_counter()
     try:
-        config = load_config(job.config)
+        config = with_overrides(load_config(job.config), backend=job.backend)
         request = RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets, review)
         result = run(request, config, load=_load_once, cache=StageCache(enabled=use_cache))
     except SubpipeError as exc:
@@ -199,6 +201,9 @@ def _since(started: float) -> float:
 
 
 def _worker_init(threads: int) -> None:
+    # CTranslate2 (faster-whisper) takes its thread count from OpenMP's variable, read
+    # when it starts; torch (MarianMT, the other backends) is told directly.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)

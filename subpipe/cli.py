@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -142,11 +143,14 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
               help="Project config (TOML) over configs/default.toml.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Machine-readable report (default: subpipe-batch.json in --out, else here).")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="Speech backend for every file (default: each config's [asr] backend).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: str, targets: str,
-          config_path: Path | None, report_path: Path | None, no_cache: bool, review: bool, force: bool) -> None:
+          config_path: Path | None, report_path: Path | None, backend: str | None, no_cache: bool, review: bool,
+          force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed.
@@ -158,6 +162,8 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
         if config_path is not None:
             _config(config_path)  # a bad config fails once, up front
         jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
+        if backend is not None:
+            jobs = [replace(job, backend=backend) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
 

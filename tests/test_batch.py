@@ -234,3 +234,17 @@ def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_whisper: 
     after = entries(tmp_path / "cache", "transcript")
     assert all(after[p] == t for p, t in done.items())  # finished chunks were not redone
     assert (out / "long.zh.srt").is_file()
+
+
+def test_backend_flag_wins_over_the_config(season: Path, tiny_whisper: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUBPIPE_CACHE", str(tmp_path / "cache"))
+    config = tmp_path / "t.toml"
+    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\n'
+                      'backend = "transformers"\nglossary_prompt = true\n[vad]\nenabled = false\n')
+    args = ("batch", season / "ep1", "--out", tmp_path / "out", "--lang", "zh", "--config", config)
+    assert invoke(*args, "--backend", "kaldi").exit_code == 2
+    result = invoke(*args, "--backend", "openai-whisper")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "out" / "film.subpipe.json").read_text())
+    assert {entry["backend"] for entry in record["files"].values()} == {"openai-whisper"}
