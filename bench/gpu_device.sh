@@ -44,7 +44,7 @@ copy_part() {
     [ -d .gpu/common ] || { echo "no .gpu/common here: carry it" >&2; exit 2; }
     [ -d ".gpu/part$part" ] || { echo "no .gpu/part$part here: carry it" >&2; exit 2; }
     mkdir -p "$STAGE"
-    cp .gpu/common/* "$STAGE"/
+    cp -r .gpu/common/* "$STAGE"/
     cp ".gpu/part$part"/* "$STAGE"/
 }
 

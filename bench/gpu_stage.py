@@ -8,7 +8,10 @@ Writes (under the repo's ``.gpu/``, which is kept out of git through .git/info/e
 - ``common/``: ``audio.pcm`` (zh_dev as 16 kHz mono s16le), ``ref.txt`` (its reference
   text), Whisper base's ``config.json``, ``generation_config.json`` and ``tokenizer.json``,
   ``silero_vad_v6.onnx``, ``mel_filters.npy`` (transformers' 80-bin filters),
-  ``suppress.json`` (the token ids openai-whisper never samples) and ``SHA256`` of the weights.
+  ``suppress.json`` (the token ids openai-whisper never samples) and ``SHA256`` of the weights;
+  for bench/gpu_backend.py also ``subpipe.json`` (the alignment heads), ``regions.json``
+  (subpipe's voice activity on zh_dev) and ``py/whisper`` (openai-whisper's pure-Python
+  package, whose tokenizer the transformers backend uses).
 - ``part0/`` ``part1/`` ``part2/``: ``model.safetensors`` cut in three, because one device
   call carries at most 64 MiB: each call carries ``common`` and one part.
 """
@@ -86,6 +89,20 @@ def exclude_from_git(pattern: str) -> None:
         exclude.write_text("\n".join([*lines, pattern]) + "\n")
 
 
+def speech_regions_of(pcm: Path) -> list[list[float]]:
+    """subpipe's voice activity (default settings) on the staged PCM."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from subpipe.config import load_config
+    from subpipe.pipeline import speech_of
+
+    audio = np.fromfile(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    return [[round(a, 3), round(b, 3)] for a, b in speech_of(audio, load_config())]
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -106,6 +123,12 @@ def stage(out: Path) -> dict[str, int]:
     shutil.copy(Path(faster_whisper.__file__).parent / "assets" / VAD_ONNX, common / VAD_ONNX)
     (common / "suppress.json").write_text(json.dumps(suppress_ids(), indent=1))
     mel_filters(common / "mel_filters.npy")
+    shutil.copy(MODEL / "hf" / "subpipe.json", common / "subpipe.json")
+    (common / "regions.json").write_text(json.dumps(speech_regions_of(common / "audio.pcm")))
+    import whisper
+
+    shutil.copytree(Path(whisper.__file__).parent, common / "py" / "whisper",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     weights = MODEL / "hf" / "model.safetensors"
     (common / "SHA256").write_text(hashlib.sha256(weights.read_bytes()).hexdigest() + "\n")
     split_file(weights, out, PARTS)
