@@ -17,8 +17,8 @@ import numpy as np
 
 from .asr import SAMPLE_RATE, DecodeOptions, Progress
 from .errors import ModelError
-from .types import Segment, Transcript, Word
-from .windows import WINDOW, Chunk, Regions, batches, clip_windows, default_regions, plan_chunks, regroup
+from .types import Segment, Word
+from .windows import WINDOW, BatchedBackend, Chunk, batches, clip_windows, regroup
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def default_compute_type(device: str, compute_type: str) -> str:
     return "int8" if device == "cpu" else "float16"
 
 
-class FasterWhisper:
+class FasterWhisper(BatchedBackend):
     """faster-whisper on a CTranslate2 model folder, batched over speech regions."""
 
     name = "faster-whisper"
@@ -132,21 +132,9 @@ class FasterWhisper:
         best = max(candidates, key=lambda lang: (scores[lang], -list(candidates).index(lang)))
         return best, scores
 
-    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
-                   prompt: str | None = None, speech: Regions | None = None) -> Transcript:
-        """Batched transcription of the speech regions (``speech``, else voice activity).
-
-        ``prompt`` primes the decoder of every window (glossary terms).
-        """
-        duration = len(audio) / SAMPLE_RATE
-        chunks = plan_chunks(default_regions(audio, speech, self.vad), duration)
-        segments = self._decode(audio, chunks, lang, "transcribe", self.options.word_timestamps, progress,
-                                prompt)
-        return Transcript(lang=lang, segments=tuple(segments), duration=duration)
-
-    def translate_audio(self, audio: np.ndarray, lang: str) -> str:
-        """English text of ``audio`` spoken in ``lang``, by Whisper's translate task."""
-        return self.translate_clips([audio], lang)[0]
+    def _decode_windows(self, audio: np.ndarray, chunks: Sequence[Chunk], lang: str,
+                        progress: Progress | None, prompt: str | None) -> list[Segment]:
+        return self._decode(audio, chunks, lang, "transcribe", self.options.word_timestamps, progress, prompt)
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches.

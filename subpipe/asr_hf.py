@@ -17,10 +17,10 @@ from typing import Sequence
 import numpy as np
 
 from .asr import SAMPLE_RATE, DecodeOptions, Progress
-from .windows import WINDOW, Chunk, Regions, batches, clip_windows, default_regions, plan_chunks, regroup
 from .errors import ModelError
 from .models import WhisperStore, sha256_file
-from .types import Segment, Transcript, Word
+from .types import Segment, Word
+from .windows import WINDOW, BatchedBackend, Chunk, batches, clip_windows, regroup
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _generation_config(n_vocab: int, heads: list, max_length: int):
     )
 
 
-class HFWhisper:
+class HFWhisper(BatchedBackend):
     """transformers' WhisperForConditionalGeneration, batched over speech regions."""
 
     name = "transformers"
@@ -174,14 +174,8 @@ class HFWhisper:
         best = max(known or candidates, key=lambda lang: (scores[lang], -list(candidates).index(lang)))
         return best, scores
 
-    def transcribe(self, audio: np.ndarray, lang: str, progress: Progress | None = None,
-                   prompt: str | None = None, speech: Regions | None = None) -> Transcript:
-        """Batched transcription of the speech regions (``speech``, else voice activity).
-
-        ``prompt`` primes the decoder of every window (glossary terms).
-        """
-        duration = len(audio) / SAMPLE_RATE
-        chunks = plan_chunks(default_regions(audio, speech, self.vad), duration)
+    def _decode_windows(self, audio: np.ndarray, chunks: Sequence[Chunk], lang: str,
+                        progress: Progress | None, prompt: str | None) -> list[Segment]:
         segments: list[Segment] = []
         prompt = prompt or self.options.initial_prompt
         for batch in batches(chunks, self.batch_size):
@@ -189,11 +183,7 @@ class HFWhisper:
                 segments += regroup(chunk, words, 0.0, 0.0)
             if progress is not None:
                 progress(batch[-1].regions[-1][1])
-        return Transcript(lang=lang, segments=tuple(segments), duration=duration)
-
-    def translate_audio(self, audio: np.ndarray, lang: str) -> str:
-        """English text of ``audio`` spoken in ``lang``, by Whisper's translate task."""
-        return self.translate_clips([audio], lang)[0]
+        return segments
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches."""

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .types import Segment, Word
+from .types import Segment, Transcript, Word
 
 SAMPLE_RATE = 16_000
 WINDOW = 30.0  # seconds Whisper's encoder sees at once
@@ -170,3 +170,34 @@ def keep_inside(segments: Sequence[Segment], regions: Regions) -> tuple[Segment,
                               segment.no_speech_prob, segment.avg_logprob)
         out.append(segment)
     return tuple(out)
+
+
+class BatchedBackend:
+    """What the batched backends share: the windows they decode, and speech translation.
+
+    A subclass decodes windows with ``_decode_windows`` and clips with ``translate_clips``.
+    """
+
+    vad: object | None
+
+    def transcribe(self, audio: np.ndarray, lang: str, progress=None, prompt: str | None = None,
+                   speech: Regions | None = None) -> Transcript:
+        """Batched transcription of the speech regions (``speech``, else voice activity).
+
+        ``prompt`` primes the decoder of every window (glossary terms).
+        """
+        duration = len(audio) / SAMPLE_RATE
+        chunks = plan_chunks(default_regions(audio, speech, self.vad), duration)
+        segments = self._decode_windows(audio, chunks, lang, progress, prompt)
+        return Transcript(lang=lang, segments=tuple(segments), duration=duration)
+
+    def translate_audio(self, audio: np.ndarray, lang: str) -> str:
+        """English text of ``audio`` spoken in ``lang``, by Whisper's translate task."""
+        return self.translate_clips([audio], lang)[0]
+
+    def _decode_windows(self, audio: np.ndarray, chunks: Sequence[Chunk], lang: str, progress,
+                        prompt: str | None) -> list[Segment]:
+        raise NotImplementedError
+
+    def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
+        raise NotImplementedError
