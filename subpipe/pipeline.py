@@ -18,9 +18,9 @@ from .cache import StageCache, dump_array, key_of, load_array
 from .chunks import from_json, join, plan_chunks, shift, to_json
 from .config import Config
 from .cues import ShapeResult, shape, words_from_segments
-from .linebreak import warm_up
 from .errors import ModelError, OutputError, UsageError
 from .glossary import Glossary, load_glossary, whisper_prompt
+from .linebreak import warm_up
 from .manifest import Manifest, manifest_path, sha256_text
 from .media import SAMPLE_RATE, AudioStream, MediaInfo, choose_stream, extract_audio, is_silent, probe
 from .srtio import read_track, write_track
