@@ -145,25 +145,19 @@ def batches(items: Sequence, size: int) -> Iterable[Sequence]:
 def keep_inside(segments: Sequence[Segment], regions: Regions) -> tuple[Segment, ...]:
     """``segments`` with each word moved inside the region it lies in (or is nearest to).
 
-    What the batched backends do by construction (``Chunk.original``), for a backend
-    that decodes the windows itself: voice activity says where speech is.
+    What the batched backends do by construction, for a backend that decodes the windows
+    itself: the regions are read as one unglued ``Chunk``, whose ``region_at`` and
+    ``original`` place each word. Voice activity says where speech is.
     """
     if not regions:
         return tuple(segments)
-    starts = [start for start, _ in regions]
-
-    def region_of(t: float) -> tuple[float, float]:
-        k = max(0, bisect.bisect_right(starts, t) - 1)
-        if regions[k][1] < t and k + 1 < len(regions) and regions[k + 1][0] - t < t - regions[k][1]:
-            k += 1
-        return regions[k]
-
+    span, origin = Chunk(tuple(regions)), regions[0][0]
     out = []
     for segment in segments:
         words = []
         for w in segment.words:
-            start, end = region_of((w.start + w.end) / 2)
-            words.append(Word(round(min(max(w.start, start), end), 3), round(min(max(w.end, start), end), 3),
+            region = span.region_at((w.start + w.end) / 2 - origin)
+            words.append(Word(span.original(w.start - origin, region), span.original(w.end - origin, region),
                               w.text, w.probability))
         if words:
             segment = Segment(words[0].start, words[-1].end, segment.text, tuple(words),
