@@ -69,20 +69,25 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_config(tmp_path_factory: pytest.TempPathFactory, tiny_whisper: Path) -> Path:
-    """A project config that points the resolver at the tiny model, greedy and quick.
+def tiny_asr(tiny_whisper: Path) -> str:
+    """The [asr] section that points the resolver at the tiny model, greedy and quick.
 
-    Voice activity is off: the test media are tones, and the point is the structure of
-    what a model's output becomes, not speech detection (tested on its own). The backend
-    is pinned; the glossary prompt is on because, primed with it, the random model writes
-    a few words per second of tone instead of over a hundred, which the shaper would
-    spend minutes planning.
+    The backend is pinned; the glossary prompt is on because, primed with it, the
+    random model writes a few words per second of tone instead of over a hundred,
+    which the shaper would spend minutes planning.
+    """
+    return f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory: pytest.TempPathFactory, tiny_asr: str) -> Path:
+    """A project config for the tiny model (``tiny_asr``), with voice activity off.
+
+    The test media are tones, and the point is the structure of what a model's output
+    becomes, not speech detection (tested on its own).
     """
     path = tmp_path_factory.mktemp("config") / "tiny.toml"
-    path.write_text(
-        f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
-        "[vad]\nenabled = false\n"
-    )
+    path.write_text(tiny_asr + "[vad]\nenabled = false\n")
     return path
 
 

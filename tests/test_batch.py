@@ -91,7 +91,7 @@ def test_second_run_reuses_every_stage(season: Path, tiny_config: Path, tmp_path
 
 
 def test_changing_only_translation_settings_redoes_only_translation(
-        media: Path, tiny_models: dict[str, Path], tiny_whisper: Path, tmp_path: Path,
+        media: Path, tiny_models: dict[str, Path], tiny_asr: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
@@ -100,9 +100,8 @@ def test_changing_only_translation_settings_redoes_only_translation(
     config = tmp_path / "c.toml"
 
     def write_config(batch_size: int) -> None:
-        config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
-                          f"[vad]\nenabled = false\n[translate]\nmax_new_tokens = 6\nbatch_size = {batch_size}\n"
-                          f"[translate.models]\n{models}\n")
+        config.write_text(tiny_asr + "[vad]\nenabled = false\n"
+                          f"[translate]\nmax_new_tokens = 6\nbatch_size = {batch_size}\n[translate.models]\n{models}\n")
 
     args = ("batch", tmp_path / "film.mkv", "--out", tmp_path / "out", "--lang", "zh", "--to", "en",
             "--config", config)
@@ -157,13 +156,12 @@ def test_long_audio_is_cut_in_pauses() -> None:
     assert plan_chunks(500.0, speech, 600.0) == [(0.0, 500.0)]
 
 
-def test_a_crash_resumes_from_the_last_finished_chunk(media: Path, tiny_whisper: Path, tmp_path: Path,
+def test_a_crash_resumes_from_the_last_finished_chunk(media: Path, tiny_asr: str, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("SUBPIPE_CACHE", str(cache))
     config = tmp_path / "chunked.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
-                      "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
+    config.write_text(tiny_asr + "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
     args = ("batch", media / "tone.wav", "--out", tmp_path / "out", "--lang", "zh", "--config", config)
     assert invoke(*args).exit_code == 0
     chunks = entries(cache, "transcript")
@@ -200,7 +198,7 @@ def test_films_whose_outputs_would_clash_are_not_both_run(season: Path, tiny_con
     assert [Path(line).name for line in result.stdout.split()] == ["film.zh.srt"]
 
 
-def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_whisper: Path, tmp_path: Path) -> None:
+def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_asr: str, tmp_path: Path) -> None:
     import os
     import signal
     import subprocess
@@ -211,8 +209,7 @@ def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_whisper: 
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
                     "sine=frequency=220:sample_rate=16000:duration=40", str(film)], check=True)
     config = tmp_path / "chunked.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
-                      "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
+    config.write_text(tiny_asr + "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
     env = dict(os.environ, SUBPIPE_CACHE=str(tmp_path / "cache"))
     cmd = [sys.executable, "-m", "subpipe.cli", "batch", str(film), "--out", str(tmp_path / "out"),
            "--lang", "zh", "--config", str(config)]

@@ -68,9 +68,9 @@ def test_same_input_gives_the_same_bytes(media: Path, tiny_config: Path, tmp_pat
     assert (tmp_path / "a" / "tone.ur.srt").read_bytes() == (tmp_path / "b" / "tone.ur.srt").read_bytes()
 
 
-def test_no_cue_over_sound_that_is_not_speech(media: Path, tiny_whisper: Path, tmp_path: Path) -> None:
+def test_no_cue_over_sound_that_is_not_speech(media: Path, tiny_asr: str, tmp_path: Path) -> None:
     config = tmp_path / "vad.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n')
+    config.write_text(tiny_asr)
     result = invoke("run", media / "tone.mkv", "--lang", "zh", "--out", tmp_path / "o", "--config", config)
     assert result.exit_code == 0, result.stderr
     # Whatever the random model invents over a tone, voice activity finds no speech there.

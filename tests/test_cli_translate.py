@@ -24,12 +24,11 @@ def invoke(*args: str | Path) -> Result:
 
 @pytest.fixture(scope="module")
 def marian_config(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path],
-                  tiny_whisper: Path) -> Path:
+                  tiny_asr: str) -> Path:
     models = "\n".join(f'"{pair}" = "{path}"' for pair, path in tiny_models.items())
     path = tmp_path_factory.mktemp("config") / "marian.toml"
     path.write_text(
-        f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
-        "[vad]\nenabled = false\n"
+        tiny_asr + "[vad]\nenabled = false\n"
         f"[translate]\nmax_new_tokens = 8\n[translate.models]\n{models}\n"
     )
     return path
@@ -108,10 +107,9 @@ def test_run_to_translates_the_transcript(media: Path, marian_config: Path, tmp_
         assert times(cues(tmp_path / name)) == times(source), name
 
 
-def test_without_marian_english_comes_from_whisper(media: Path, tiny_whisper: Path, tmp_path: Path) -> None:
+def test_without_marian_english_comes_from_whisper(media: Path, tiny_asr: str, tmp_path: Path) -> None:
     config = tmp_path / "fallback.toml"
-    config.write_text(f'[asr]\nmodel_path = "{tiny_whisper}"\nbeam_size = 1\ntemperatures = [0.0]\nbackend = "openai-whisper"\nglossary_prompt = true\n'
-                      "[vad]\nenabled = false\n")
+    config.write_text(tiny_asr + "[vad]\nenabled = false\n")
     result = invoke("run", media / "tone.mkv", "--lang", "zh", "--to", "en", "--out", tmp_path / "o",
                     "--config", config)
     assert result.exit_code == 0, result.stderr
