@@ -13,7 +13,6 @@ Writes artifacts/agreement.json.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import platform
@@ -21,57 +20,17 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from metrics import cer, fold, reference_rows  # noqa: E402
+from metrics import reference_rows  # noqa: E402
+
+from subpipe.scoring import cer, word_start_agreement  # noqa: E402
 
 DEV = REPO.parent / "shared" / "data" / "dev"
 BACKENDS = ("openai-whisper", "faster-whisper", "transformers")
-TOLERANCE = 0.2
-
-
-def char_times(words: Sequence, lang: str) -> tuple[str, list[float], list[bool]]:
-    """Folded characters of ``words``, each with a time (spread over its word) and a word-start flag."""
-    chars, times, starts = [], [], []
-    for w in words:
-        folded = fold(w.text, lang)
-        for k, ch in enumerate(folded):
-            chars.append(ch)
-            times.append(w.start + (w.end - w.start) * k / len(folded))
-            starts.append(k == 0)
-    return "".join(chars), times, starts
-
-
-def word_start_agreement(reference: Sequence, other: Sequence, lang: str,
-                         tolerance: float = TOLERANCE) -> tuple[float, int]:
-    """Share of ``reference`` word starts that ``other`` places within ``tolerance`` s, and how many were compared.
-
-    Words are matched through the aligned character sequences, so different word
-    splits ("完全" against "完", "全") still compare where each word begins.
-    """
-    a, a_times, a_starts = char_times(reference, lang)
-    b, b_times, _ = char_times(other, lang)
-    compared = within = 0
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for block in matcher.get_matching_blocks():
-        for k in range(block.size):
-            i, j = block.a + k, block.b + k
-            if a_starts[i]:
-                compared += 1
-                within += abs(a_times[i] - b_times[j]) <= tolerance
-    return (within / compared if compared else 0.0), compared
-
-
-def words_of(transcript) -> list:
-    return [w for s in transcript.segments for w in s.words]
-
-
-def text_of(transcript) -> str:
-    return "".join(s.text for s in transcript.segments)
 
 
 def greedy(config):
@@ -85,9 +44,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "agreement.json")
     args = parser.parse_args()
 
-    from subpipe.backends import make_transcriber
+    from subpipe.asr import plan_chunks
+    from subpipe.asr.backends import make_transcriber
+    from subpipe.asr.vad import speech_regions
     from subpipe.config import load_config
-    from subpipe.media import extract_audio, probe
+    from subpipe.media import SAMPLE_RATE, extract_audio, probe
 
     config = greedy(load_config())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; model {config.asr.model}; greedy")
@@ -98,18 +59,20 @@ def main() -> int:
         lang = video.split("_")[0]
         reference = "".join(r["text"] for r in rows)
         audio = extract_audio(path, probe(path).audio_streams[0].index)
+        chunks = plan_chunks(len(audio) / SAMPLE_RATE, speech_regions(audio, config.vad), config.asr.chunk_seconds,
+                             config.vad.decode_pad_ms / 1000)
         transcripts, seconds = {}, {}
         for name in args.backends:
-            engine = make_transcriber(name, config)
+            engine = make_transcriber(replace(config.asr, backend=name))
             started = time.perf_counter()
-            transcripts[name] = engine.transcribe(audio, lang)
+            transcripts[name] = [w for chunk in chunks for w in engine.transcribe(audio, lang, chunk)]
             seconds[name] = round(time.perf_counter() - started, 2)
             del engine
         base = args.backends[0]
         rows_out = {}
         for name, transcript in transcripts.items():
-            share, compared = word_start_agreement(words_of(transcripts[base]), words_of(transcript), lang)
-            rows_out[name] = {"cer": round(cer(text_of(transcript), reference, lang), 4),
+            share, compared = word_start_agreement(transcripts[base], transcript, lang)
+            rows_out[name] = {"cer": round(cer("".join(w.text for w in transcript), reference, lang), 4),
                               "word_starts_within_0.2s": round(share, 4), "words_compared": compared,
                               "transcribe_s": seconds[name]}
         cers = [r["cer"] for r in rows_out.values()]

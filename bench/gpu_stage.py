@@ -97,7 +97,7 @@ def speech_regions_of(pcm: Path) -> list[list[float]]:
 
     sys.path.insert(0, str(REPO))
     from subpipe.config import load_config
-    from subpipe.pipeline import speech_of
+    from subpipe.listen import speech_of
 
     audio = np.fromfile(pcm, dtype="<i2").astype(np.float32) / 32768.0
     return [[round(a, 3), round(b, 3)] for a, b in speech_of(audio, load_config())]

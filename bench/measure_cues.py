@@ -4,10 +4,9 @@
     .venv/bin/python bench/measure_cues.py [--videos zh_dev ur_dev] [--out DIR]
 
 For each video it transcribes once (the configured backend, or ``--backend``; base;
-language forced), then scores
-the unshaped Whisper segments and subpipe's shaped cues on the same transcript:
-share of cues meeting every rule, cues starting in the 6 s music intro, share of the
-reference speech covered by cues, share of cue time on speech, character error rate.
+language forced), then scores subpipe's shaped cues: share of cues meeting every rule,
+cues starting in the 6 s music intro, share of the reference speech covered by cues,
+share of cue time on speech, character error rate.
 """
 
 from __future__ import annotations
@@ -26,12 +25,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from metrics import cer, reference_rows  # noqa: E402
+from metrics import reference_rows  # noqa: E402
 
-from subpipe.check import check_track  # noqa: E402
+from subpipe.rules import judge  # noqa: E402
 from subpipe.config import load_config  # noqa: E402
 from subpipe.media import extract_audio  # noqa: E402
-from subpipe.pipeline import RunRequest, listen, load_transcriber, speech_of, subtitle  # noqa: E402
+from subpipe.glossary import load_glossary  # noqa: E402
+from subpipe.listen import listen, load_transcriber, speech_of  # noqa: E402
+from subpipe.pipeline import subtitle  # noqa: E402
+from subpipe.scoring import cer  # noqa: E402
 from subpipe.srtio import write_track  # noqa: E402
 from subpipe.types import Cue, Track  # noqa: E402
 
@@ -56,7 +58,7 @@ def overlap(xs: list[tuple[float, float]], ys: list[tuple[float, float]]) -> flo
 def score(cues: tuple[Cue, ...], lang: str, rules, reference: list[dict[str, str]], duration: float) -> dict:
     speech = [(float(r["start"]), float(r["end"])) for r in reference]
     spans = [(c.start, c.end) for c in cues]
-    bad = {f.cue for f in check_track(cues, rules, audio_end=duration) if f.severity == "error"}
+    bad = {f.cue for f in judge(cues, rules, audio_end=duration) if f.severity == "error"}
     cue_time = sum(b - a for a, b in union(spans))
     return {
         "cues": len(cues),
@@ -93,18 +95,16 @@ def main() -> int:
             audio = extract_audio(heard.info.path, heard.stream.index)
             heard = replace(heard, speech=speech_of(audio, config))
         else:
-            heard = listen(RunRequest(DEV / f"{name}.mp4", lang), config, load=lambda _: load_transcriber(config))
-            heard = replace(heard, audio=None, engine=None)
+            heard, _ = listen(DEV / f"{name}.mp4", lang, config, load_glossary(config.translate.glossary_path),
+                              load=lambda _: load_transcriber(config))
             saved.write_bytes(pickle.dumps(heard))
         shaped = subtitle(heard, config)
         seconds = time.perf_counter() - started
         rules = config.rules_for(lang, heard.info.fps)
-        raw = tuple(Cue(s.start, s.end, (s.text.strip(),)) for s in heard.transcript.segments if s.text.strip())
         reference = reference_rows(DEV / f"{name}.ref.tsv")
         duration = heard.transcript.duration
         results[name] = {
             "seconds": round(seconds, 1),
-            "unshaped": score(raw, lang, rules, reference, duration),
             "shaped": score(shaped.cues, lang, rules, reference, duration),
             "problems": [f"{p.rule}: {p.reason}" for p in shaped.problems],
         }

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 def fw_batched(args: argparse.Namespace) -> None:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from subpipe.models import WhisperStore, resolve_whisper
+    from subpipe.asr.weights import WhisperStore, resolve_whisper
 
     resolve_whisper("base")  # builds the cache when missing
     compute = "int8" if args.device == "cpu" else "float16"
@@ -33,14 +33,16 @@ def fw_batched(args: argparse.Namespace) -> None:
 
 
 def subpipe_run(args: argparse.Namespace) -> None:
-    from subpipe.backends import make_transcriber
+    from dataclasses import replace
+
+    from subpipe.asr.backends import make_transcriber
     from subpipe.config import load_config
     from subpipe.pipeline import RunRequest, run
 
     config = load_config(Path(args.config) if args.config else None)
     targets = tuple(t for t in args.to.split(",") if t) if args.to else ()
     request = RunRequest(Path(args.video), lang=args.lang, out_dir=Path(args.out), force=True, targets=targets)
-    run(request, config, load=lambda c: make_transcriber(args.backend, c))
+    run(request, config, load=lambda c: make_transcriber(replace(c.asr, backend=args.backend)))
 
 
 def main() -> int:

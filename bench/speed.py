@@ -29,7 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from metrics import cer, reference_rows, srt_text  # noqa: E402
+from metrics import reference_rows, srt_text  # noqa: E402
+
+from subpipe.scoring import cer  # noqa: E402
 
 DEV = REPO.parent / "shared" / "data" / "dev"
 BIN = Path(sys.executable).parent
@@ -142,7 +144,7 @@ def main() -> int:
     args.cli = cli_has_backend_flag()
 
     from subpipe.media import probe
-    from subpipe.models import resolve_whisper
+    from subpipe.asr.weights import resolve_whisper
 
     checkpoint = resolve_whisper("base").path  # also builds the CTranslate2 cache
     duration = probe(args.video).duration

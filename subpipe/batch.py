@@ -18,7 +18,9 @@ from typing import Callable, Iterable, Iterator
 from .cache import StageCache
 from .config import Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
+from .listen import load_transcriber
 from .media import probe
+from .pipeline import RunRequest, run
 from .types import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -169,10 +171,7 @@ _engines: dict[str, object] = {}
 
 def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
     """Models are loaded once per worker process and reused for every file."""
-    from .pipeline import load_transcriber
-
-    # The voice-activity settings are part of a backend too (its padding, its own VAD).
-    key = json.dumps([asdict(config.asr), asdict(config.vad)], sort_keys=True, default=str)
+    key = json.dumps(asdict(config.asr), sort_keys=True, default=str)
     if key not in _engines:
         _engines[key] = load_transcriber(config)
     return _engines[key]
@@ -180,8 +179,6 @@ def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
 
 def run_job(job: Job, force: bool = False, use_cache: bool = True, review: bool = False) -> JobResult:
     """Run one file; every failure becomes a failed result, never an exception."""
-    from .pipeline import RunRequest, run
-
     started = time.perf_counter()
     try:
         config = with_overrides(load_config(job.config), backend=job.backend)

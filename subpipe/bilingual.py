@@ -19,7 +19,7 @@ def parse_pair(text: str) -> tuple[str, str]:
 
 
 def default_pairs(source: str, targets: Sequence[str]) -> tuple[str, ...]:
-    """Every source -> target pair, e.g. ``("ur-zh", "ur-en")`` (the lead may narrow it in config)."""
+    """Every source -> target pair, e.g. ``("ur-zh", "ur-en")`` (``[bilingual] pairs`` may narrow it)."""
     return tuple(f"{source}-{tgt}" for tgt in dict.fromkeys(targets) if tgt != source)
 
 

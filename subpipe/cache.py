@@ -13,17 +13,29 @@ import hashlib
 import io
 import json
 import logging
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 from .atomic import write_bytes
-from .models import cache_root
+from .digest import sha256_file
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def cache_root() -> Path:
+    """``$SUBPIPE_CACHE``, else ``$XDG_CACHE_HOME/subpipe``, else ``~/.cache/subpipe``.
+
+    Model weights live under ``models/``, stage results under ``stages/``.
+    """
+    if os.environ.get("SUBPIPE_CACHE"):
+        return Path(os.environ["SUBPIPE_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "subpipe"
 
 
 def key_of(*parts: Any) -> str:
@@ -64,11 +76,7 @@ class StageCache:
             memo = self._read(self._path("input-hash", memo_key))
             if memo is not None:
                 return memo.decode("ascii")
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        value = digest.hexdigest()
+        value = sha256_file(path)
         if self.enabled:
             self._write(self._path("input-hash", memo_key), value.encode("ascii"))
         return value

@@ -14,42 +14,27 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from subpipe import srtstrict
 from subpipe.errors import UsageError
-from subpipe.rules import Rules, line_length, visible
+from subpipe.rules import (
+    ERROR,
+    WARNING,
+    Entry,
+    Finding,
+    Layout,
+    Rules,
+    bilingual,
+    judge_entries,
+    monolingual,
+    number,
+    timestamp,
+)
+from subpipe.script import line_lang, script_counts
 from subpipe.srtstrict import SrtCue, SrtFile, UnreadableSrt
-from subpipe.types import Cue
-
-ERROR = "error"
-WARNING = "warning"
-# Times are written at millisecond precision, so a value that equals a limit may
-# be off by up to a millisecond; it must still pass.
-EPS = 0.001
-# Overlaps and zero durations are judged exactly, but floats from arithmetic on
-# in-memory cues must not count as a microsecond overlap.
-_TINY = 1e-6
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One broken rule or structural defect.
-
-    ``cue`` is the cue number as written in the file (1-based position for in-memory
-    cues; None when the file gives none); ``line`` is the file line (None in memory).
-    """
-
-    cue: int | None
-    start: float | None
-    rule: str
-    measured: float | None
-    limit: float | None
-    severity: str
-    message: str
-    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,30 +48,6 @@ class Report:
     cue_count: int
     findings: tuple[Finding, ...]
     unreadable: str | None = None
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """A cue as the checks see it, from a file or from memory."""
-
-    number: int | None
-    line: int | None
-    start: float | None
-    end: float | None
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Group:
-    """The lines of one cue in one language, with that language's rules."""
-
-    lang: str | None
-    rules: Rules
-    lines: tuple[str, ...]
-    positions: tuple[int, ...]  # 1-based line numbers within the cue
-
-
-_Layout = Callable[[tuple[str, ...]], list[_Group]]
 
 
 # ---- public entry points -------------------------------------------------------
@@ -119,32 +80,9 @@ def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>
     rules = {code: r.with_fps(fps) if fps else r for code, r in rules.items()}
     timing, layout = _rules_for(lang, rules)
     findings = _reader_findings(srt) + _index_findings(srt.cues)
-    findings += _check_entries([_from_srt(c) for c in srt.cues], timing, layout, audio_end)
+    findings += judge_entries([_from_srt(c) for c in srt.cues], timing, layout, audio_end)
     ordered = sorted(findings, key=lambda f: f.line or 0)
     return Report(name, lang, source, timing.fps, len(srt.cues), tuple(ordered))
-
-
-def check_track(cues: Sequence[Cue], rules: Rules, *,
-                audio_end: float | None = None) -> list[Finding]:
-    """Rule and timing findings for in-memory cues of one language. Pure.
-
-    Cue numbers in the findings are 1-based positions.
-    """
-    entries = [_from_cue(i, cue) for i, cue in enumerate(cues)]
-    return _check_entries(entries, rules, _monolingual(rules), audio_end)
-
-
-def check_bilingual_track(cues: Sequence[Cue], rules: Mapping[str, Rules],
-                          pair: tuple[str, str], *,
-                          audio_end: float | None = None) -> list[Finding]:
-    """Like ``check_track`` for source-above-target cues (``pair`` = (source, target)).
-
-    Each line is measured with its own language's rules (detected by script); each
-    language may use its own ``max_lines``, so a cue may hold both. Timing follows
-    the source language's rules.
-    """
-    entries = [_from_cue(i, cue) for i, cue in enumerate(cues)]
-    return _check_entries(entries, rules[pair[0]], _bilingual(rules, pair), audio_end)
 
 
 def exit_status(report: Report) -> int:
@@ -157,11 +95,11 @@ def exit_status(report: Report) -> int:
 def guess_lang(cue_lines: Iterable[tuple[str, ...]]) -> str:
     """``zh`` for Han, ``ur`` for Arabic script, else ``en``; a pair such as ``ur-zh``
     when at least half of the cues hold lines of two scripts."""
-    texts = [lines for lines in cue_lines if any(_line_lang(x) for x in lines)]
+    texts = [lines for lines in cue_lines if any(line_lang(x) for x in lines)]
     pair = _bilingual_pair(texts)
     if pair is not None:
         return f"{pair[0]}-{pair[1]}"
-    counts = _script_counts("".join("".join(lines) for lines in texts))
+    counts = script_counts("".join("".join(lines) for lines in texts))
     if counts["zh"] and counts["zh"] >= counts["ur"]:
         return "zh"
     return "ur" if counts["ur"] else "en"
@@ -176,7 +114,7 @@ def format_text(report: Report) -> str:
     how = "given" if report.lang_source == "given" else "assumed from the text"
     cues = f"{report.cue_count} cue{'s' * (report.cue_count != 1)}"
     lines = [f"{report.path}: {cues}, language {report.lang} ({how}),"
-             f" {_num(report.fps)} fps"]
+             f" {number(report.fps)} fps"]
     lines += [format_finding(f) for f in report.findings]
     lines.append(_summary(report.findings))
     return "\n".join(lines)
@@ -234,55 +172,12 @@ def _summary(findings: Sequence[Finding]) -> str:
     return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
 
 
-def timestamp(seconds: float) -> str:
-    """``HH:MM:SS,mmm`` for a time in seconds."""
-    millis = max(0, round(seconds * 1000))
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:.3f}".rstrip("0").rstrip(".")
-
-
 # ---- language --------------------------------------------------------------------
-
-_HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
-_ARABIC = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF),
-           (0xFE70, 0xFEFF))
-
-
-def _in(ranges: tuple[tuple[int, int], ...], ch: str) -> bool:
-    return any(lo <= ord(ch) <= hi for lo, hi in ranges)
-
-
-def _script_counts(text: str) -> dict[str, int]:
-    counts = {"zh": 0, "ur": 0, "en": 0}
-    for ch in text:
-        if _in(_HAN, ch):
-            counts["zh"] += 1
-        elif _in(_ARABIC, ch):
-            counts["ur"] += 1
-        elif ch.isalpha() and ord(ch) < 0x250:
-            counts["en"] += 1
-    return counts
-
-
-def _line_lang(line: str) -> str | None:
-    """The language a line's script points to, or None (digits, punctuation)."""
-    counts = _script_counts(line)
-    best = max(counts, key=lambda code: counts[code])
-    return best if counts[best] else None
-
 
 def _cue_langs(lines: tuple[str, ...]) -> list[str]:
     found: list[str] = []
     for line in lines:
-        lang = _line_lang(line)
+        lang = line_lang(line)
         if lang is not None and lang not in found:
             found.append(lang)
     return found
@@ -310,28 +205,11 @@ def _resolve_lang(lang: str | None, srt: SrtFile,
     return lang, source
 
 
-def _rules_for(lang: str, rules: Mapping[str, Rules]) -> tuple[Rules, _Layout]:
+def _rules_for(lang: str, rules: Mapping[str, Rules]) -> tuple[Rules, Layout]:
     parts = lang.split("-")
     if len(parts) == 2:
-        return rules[parts[0]], _bilingual(rules, (parts[0], parts[1]))
-    return rules[lang], _monolingual(rules[lang])
-
-
-def _monolingual(rules: Rules) -> _Layout:
-    return lambda lines: [_Group(None, rules, lines, tuple(range(1, len(lines) + 1)))]
-
-
-def _bilingual(rules: Mapping[str, Rules], pair: tuple[str, str]) -> _Layout:
-    def split(lines: tuple[str, ...]) -> list[_Group]:
-        by_lang: dict[str, list[int]] = {pair[0]: [], pair[1]: []}
-        for pos, line in enumerate(lines, 1):
-            lang = _line_lang(line)
-            # Lines with no letters (a lone "..." or number) go with the source.
-            by_lang[lang if lang in by_lang else pair[0]].append(pos)
-        return [_Group(code, rules[code], tuple(lines[p - 1] for p in group), tuple(group))
-                for code, group in by_lang.items() if group]
-
-    return split
+        return rules[parts[0]], bilingual(rules, (parts[0], parts[1]))
+    return rules[lang], monolingual(rules[lang])
 
 
 def _check_fps(fps: float | None) -> None:
@@ -392,151 +270,11 @@ def _index(cue: SrtCue, rule: str, limit: int | None, severity: str, message: st
     return Finding(cue.number, cue.start, rule, cue.number, limit, severity, message, cue.line)
 
 
-def _from_srt(cue: SrtCue) -> _Entry:
-    return _Entry(cue.number, cue.line, cue.start, cue.end, cue.lines)
-
-
-def _from_cue(i: int, cue: Cue) -> _Entry:
-    return _Entry(i + 1, None, cue.start, cue.end, cue.lines)
-
-
-# ---- rules -----------------------------------------------------------------------
-
-def _check_entries(entries: Sequence[_Entry], timing: Rules, layout: _Layout,
-                   audio_end: float | None) -> list[Finding]:
-    findings: list[Finding] = []
-    latest: _Entry | None = None  # the timed cue that ends last so far
-    for entry in entries:
-        if entry.start is None or entry.end is None:
-            findings += _layout_findings(entry, layout)
-            continue
-        if latest is not None:
-            findings += _pair_findings(latest, entry, timing)
-        findings += _cue_findings(entry, timing, layout, audio_end)
-        if latest is None or latest.end is None or entry.end >= latest.end:
-            latest = entry
-    return findings
-
-
-def _cue_findings(entry: _Entry, timing: Rules, layout: _Layout,
-                  audio_end: float | None) -> list[Finding]:
-    assert entry.start is not None and entry.end is not None
-    duration = entry.end - entry.start
-    findings = _layout_findings(entry, layout)
-    if duration <= _TINY:
-        findings.append(_finding(entry, "end_before_start", duration, 0.0,
-                                 f"end {timestamp(entry.end)} <= start"
-                                 f" {timestamp(entry.start)}"))
-    else:
-        findings += _duration_findings(entry, duration, timing)
-        if not _is_empty(entry):
-            findings += [f for g in layout(entry.lines)
-                         if (f := _reading_finding(entry, g, duration)) is not None]
-    if audio_end is not None and entry.end > audio_end + EPS:
-        findings.append(_finding(entry, "past_audio_end", entry.end, audio_end,
-                                 f"past_audio_end {_num(entry.end)} > {_num(audio_end)} s"))
-    return findings
-
-
-def _is_empty(entry: _Entry) -> bool:
-    return not any(visible(line).strip() for line in entry.lines)
-
-
-def _layout_findings(entry: _Entry, layout: _Layout) -> list[Finding]:
-    if _is_empty(entry):
-        return [_finding(entry, "empty_cue", None, None, "empty cue (no visible text)")]
-    findings: list[Finding] = []
-    for group in layout(entry.lines):
-        findings += _lines_findings(entry, group)
-        findings += _width_findings(entry, group)
-    return findings
-
-
-def _lines_findings(entry: _Entry, group: _Group) -> list[Finding]:
-    count = len(group.lines)
-    if count <= group.rules.max_lines:
-        return []
-    message = f"lines_per_cue {count} > {group.rules.max_lines}{_detail(group.lang)}"
-    return [_finding(entry, "lines_per_cue", count, group.rules.max_lines, message)]
-
-
-def _width_findings(entry: _Entry, group: _Group) -> list[Finding]:
-    findings: list[Finding] = []
-    limit = group.rules.max_chars_per_line
-    for line, pos in zip(group.lines, group.positions):
-        # Spaces at the line ends never show on screen.
-        width = line_length(line.strip(), group.rules)
-        if width > limit + _TINY:
-            where = f"line {pos}" if len(entry.lines) > 1 else None
-            message = f"chars_per_line {_num(width)} > {_num(limit)}{_detail(group.lang, where)}"
-            findings.append(_finding(entry, "chars_per_line", width, limit, message))
-    return findings
-
-
-def _reading_finding(entry: _Entry, group: _Group, duration: float) -> Finding | None:
-    rules = group.rules
-    chars = sum(line_length(line.strip(), rules) for line in group.lines)
-    # Allow the cue a millisecond more so a cue timed exactly at the limit passes.
-    if chars <= rules.max_cps * (duration + EPS) + _TINY:
-        return None
-    cps = chars / duration
-    message = (f"reading_speed {_num(cps)} > {_num(rules.max_cps)} chars/s"
-               f"{_detail(group.lang)}")
-    return _finding(entry, "reading_speed", cps, rules.max_cps, message)
-
-
-def _duration_findings(entry: _Entry, duration: float, rules: Rules) -> list[Finding]:
-    if duration < rules.min_duration - EPS:
-        return [_finding(entry, "min_duration", duration, rules.min_duration,
-                         f"min_duration {_num(duration)} < {_num(rules.min_duration)} s")]
-    if duration > rules.max_duration + EPS:
-        return [_finding(entry, "max_duration", duration, rules.max_duration,
-                         f"max_duration {_num(duration)} > {_num(rules.max_duration)} s")]
-    return []
-
-
-def _pair_findings(before: _Entry, entry: _Entry, rules: Rules) -> list[Finding]:
-    """Order, overlap and gap between a cue and the cue that ends last before it."""
-    assert before.start is not None and before.end is not None and entry.start is not None
-    if entry.start < before.start - _TINY:
-        return [_finding(entry, "time_order", entry.start, before.start,
-                         f"starts before cue {_label(before)}"
-                         f" ({timestamp(before.start)})")]
-    gap = entry.start - before.end
-    if gap < -_TINY:
-        return [_finding(before, "overlap", -gap, 0.0,
-                         f"overlap {_num(-gap)} s with cue {_label(entry)}")]
-    if gap < rules.min_gap - EPS:
-        return [_finding(before, "min_gap", gap, rules.min_gap,
-                         f"min_gap {_num(gap)} < {_num(rules.min_gap)} s"
-                         f" (to cue {_label(entry)})")]
-    return []
-
-
-def _label(entry: _Entry) -> str:
-    if entry.number is not None:
-        return str(entry.number)
-    return f"at line {entry.line}"
-
-
-def _detail(*parts: str | None) -> str:
-    shown = [p for p in parts if p]
-    return f" ({', '.join(shown)})" if shown else ""
-
-
-def _finding(entry: _Entry, rule: str, measured: float | None, limit: float | None,
-             message: str) -> Finding:
-    # Rounded to the millisecond precision of SRT so reports and JSON are stable.
-    return Finding(entry.number, entry.start, rule, _round(measured), _round(limit), ERROR,
-                   message, entry.line)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 3)
+def _from_srt(cue: SrtCue) -> Entry:
+    return Entry(cue.number, cue.line, cue.start, cue.end, cue.lines)
 
 
 __all__ = [
-    "ERROR", "WARNING", "EPS", "Finding", "Report", "check_file", "check_bytes",
-    "check_track", "check_bilingual_track", "exit_status", "format_text", "format_json",
-    "format_finding", "guess_lang", "timestamp",
+    "Finding", "Report", "check_file", "check_bytes", "exit_status", "format_text", "format_json",
+    "format_finding", "guess_lang",
 ]

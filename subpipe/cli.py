@@ -1,4 +1,7 @@
-"""The command line: a thin shell over the library. Errors become exit codes here only."""
+"""The command line: a thin shell over the library. Errors become exit codes here only.
+
+    subpipe run | translate | check | batch | review | models | cache clean
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,17 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .asr.weights import model_inventory, resolve_whisper
+from .batch import collect, report_json, run_all, summary_table
+from .cache import StageCache
+from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, Config, load_config, with_overrides
 from .errors import SubpipeError
+from .media import probe
+from .pipeline import RunRequest, translate_file
+from .pipeline import run as run_pipeline
+from .review import notes_command, review_command
+from .srtio import write_text
 from .types import LANGUAGES
 
 
@@ -93,8 +105,6 @@ def main(verbose: bool) -> None:
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
         config_path: Path | None, targets: str, backend: str | None, review: bool, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
-    from .pipeline import RunRequest, run as run_pipeline
-
     try:
         config = with_overrides(_config(config_path), backend=backend)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
@@ -120,8 +130,6 @@ def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
 def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | None,
               config_path: Path | None, force: bool) -> None:
     """Translate FILE.srt cue for cue (same count, same times) into other languages."""
-    from .pipeline import translate_file
-
     try:
         config = _config(config_path)
         result = translate_file(srt_file, lang, _languages(targets), config, out_dir=out_dir, force=force)
@@ -155,9 +163,6 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
 
     One failing file never stops the rest; exit status 1 if any failed.
     """
-    from .batch import collect, report_json, run_all, summary_table
-    from .srtio import write_text
-
     try:
         if config_path is not None:
             _config(config_path)  # a bad config fails once, up front
@@ -192,8 +197,6 @@ def cache() -> None:
 @cache.command("clean")
 def cache_clean() -> None:
     """Remove every cached stage result (model weights are kept)."""
-    from .cache import StageCache
-
     freed = StageCache().clean()
     click.echo(f"removed {freed / 1e6:,.1f} MB of cached stage results", err=True)
 
@@ -206,13 +209,21 @@ def _languages(text: str) -> tuple[str, ...]:
     return langs
 
 
+# How the run's summary line names each kind of finding (pipeline.KINDS).
+_KIND_WORDS = {"rule": "rule break(s)", "timing": "timing finding(s)", "script": "script finding(s)",
+               "translation": "translation flag(s)"}
+
+
 def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
-    """Written paths on stdout; what an editor should look at on stderr."""
+    """Written paths on stdout; what an editor should look at on stderr, counted by kind."""
     for path in result.outputs:
         click.echo(str(path))
-    if result.problems:
-        click.echo(f"{len(result.problems)} finding(s) for review: -v lists them here, "
-                   "subpipe check lists rule breaks in a file", err=True)
+    counts = result.counts()
+    if counts:
+        parts = [f"{counts.get(kind, 0)} {words}" for kind, words in _KIND_WORDS.items()
+                 if kind == "rule" or kind in counts]
+        click.echo(f"{', '.join(parts)}: -v lists them here, subpipe check FILE lists the rule breaks",
+                   err=True)
 
 
 @main.command()
@@ -227,17 +238,12 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
               help="Project config (TOML) over configs/default.toml.")
 def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config_path: Path | None) -> None:
     """Report every cue of FILE.srt that breaks a subtitle rule (exit 1 if any does)."""
-    from .check import check_file, exit_status, format_json, format_text
-
     try:
         config = _config(config_path)
         fps = audio_end = None
         if video is not None:
-            from .media import probe
-
             info = probe(video)
-            fps = info.fps
-            audio_end = max((s.duration or 0.0 for s in info.audio_streams), default=0.0) or info.duration
+            fps, audio_end = info.fps, info.audio_end
         report = check_file(srt_file, config.rules, lang=lang, fps=fps, audio_end=audio_end)
     except SubpipeError as exc:
         raise _Fail(exc) from None
@@ -259,8 +265,6 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
               help="Find, verify and convert the configured weights now (else on first use).")
 def models(config_path: Path | None, verify: bool, prepare: bool) -> None:
     """List the models subpipe can use, where each comes from and whether it is ready."""
-    from .models import model_inventory, resolve_whisper
-
     try:
         config = _config(config_path)
         if prepare:
@@ -305,13 +309,57 @@ class _ProgressBar:
             self.bar.__exit__(None, None, None)
 
 
-def _register_extra_commands() -> None:
-    from .cli_review import review
+@main.command()
+@click.argument("paths", nargs=-1, metavar="VIDEO [TRACK.srt]... | PAGE.html",
+                type=click.Path(path_type=Path))
+@click.option("--tracks", "tracks", multiple=True, type=click.Path(path_type=Path),
+              metavar="FILE.srt",
+              help="Tracks to show, source first (default: every <stem>.<lang>.srt and "
+                   "<stem>.<src>-<tgt>.srt beside the video). Further tracks may follow.")
+@click.option("--tracks-dir", type=click.Path(path_type=Path), default=None,
+              help="Look for the tracks here instead of beside the video (as 'run --out').")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="The page to write (default: <stem>.review.html beside the video); "
+                   "the proxy <stem>.proxy.mp4 goes beside it.")
+@click.option("--notes", type=click.Path(path_type=Path), default=None,
+              help="Apply the notes exported from a review PAGE: list the flagged cues "
+                   "and record the sign-off in the manifest (exit 1 if any is flagged).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Project config (TOML) over configs/default.toml.")
+def review(paths: tuple[Path, ...], tracks: tuple[Path, ...], tracks_dir: Path | None,
+           output: Path | None, notes: Path | None, config_path: Path | None) -> None:
+    """Write a review page for VIDEO (player, cues side by side, rule breaks, sign-off),
+    or, with --notes, apply the editor's sign-off to PAGE."""
+    try:
+        if notes is not None:
+            _notes(notes, paths, bool(tracks or tracks_dir or output))
+            return
+        if not paths:
+            raise click.UsageError("give the VIDEO to review (or --notes NOTES.json PAGE.html)")
+        _page(paths[0], [*tracks, *paths[1:]] or None, tracks_dir, output, config_path)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
 
-    main.add_command(review)
+
+def _page(video: Path, tracks: list[Path] | None, tracks_dir: Path | None,
+          output: Path | None, config_path: Path | None) -> None:
+    if tracks and tracks_dir is not None:
+        raise click.UsageError("give --tracks or --tracks-dir, not both")
+    config = _config(config_path)
+    for path in review_command(video, tracks, output, config, tracks_dir=tracks_dir):
+        click.echo(str(path))
 
 
-_register_extra_commands()
+def _notes(notes: Path, paths: tuple[Path, ...], building: bool) -> None:
+    if building or len(paths) != 1:
+        raise click.UsageError("--notes takes the notes and one review page: "
+                               "subpipe review --notes NOTES.json PAGE.html")
+    status, lines = notes_command(notes, paths[0])
+    for line in lines:
+        click.echo(line)
+    if status:
+        click.echo(f"{len(lines)} cue(s) flagged", err=True)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

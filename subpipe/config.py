@@ -18,6 +18,20 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.toml"
 DEFAULT_GLOSSARY = CONFIGS / "glossary.toml"
 BACKENDS = ("openai-whisper", "faster-whisper", "transformers", "auto")
+# Helsinki-NLP opus-mt models, by direction. Urdu <-> Mandarin has no direct model.
+OPUS_MT = {
+    "ur-en": "Helsinki-NLP/opus-mt-ur-en",
+    "en-ur": "Helsinki-NLP/opus-mt-en-ur",
+    "zh-en": "Helsinki-NLP/opus-mt-zh-en",
+    "en-zh": "Helsinki-NLP/opus-mt-en-zh",
+}
+# Lines Whisper invents over music and silence.
+BLOCKLIST = (
+    "字幕由Amara.org社群提供",
+    "请不吝点赞订阅转发打赏支持明镜与点点栏目",
+    "Thanks for watching!",
+    "Subtitles by the Amara.org community",
+)
 DIRECTION_MARKS = ("rle", "rlm", "none")
 
 
@@ -45,13 +59,15 @@ class AsrSettings:
 
 @dataclass(frozen=True)
 class CueSettings:
-    blocklist: tuple[str, ...] = ()
+    blocklist: tuple[str, ...] = BLOCKLIST
     close_gaps_frames: int = 12
     hold_in_sentence_frames: int = 25
 
 
 @dataclass(frozen=True)
-class VadConfig:
+class VadSettings:
+    """Voice activity (Silero): thresholds for detection, and the pad decoding adds around it."""
+
     enabled: bool = True
     threshold: float = 0.5
     min_speech_ms: int = 250
@@ -61,16 +77,19 @@ class VadConfig:
 
 
 @dataclass(frozen=True)
-class TranslateConfig:
+class TranslateSettings:
+    """MarianMT and how cues become sentences for it. ``models`` maps ``"ur-en"`` to a
+    local folder or a hub id."""
+
     batch_size: int = 16
     num_beams: int = 1
     max_new_tokens: int = 256
-    device: str = "cpu"
+    device: str = "cpu"  # "cpu", "cuda" or "auto"; cuda falls back to cpu when absent
     glossary: str = ""
-    max_cues_per_sentence: int = 4
-    max_sentence_gap: float = 2.0
+    max_cues_per_sentence: int = 4  # Whisper Urdu often lacks punctuation: bound the merge
+    max_sentence_gap: float = 2.0  # seconds of silence that end a sentence anyway
     whisper_fallback: bool = True
-    models: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=lambda: dict(OPUS_MT))
 
     @property
     def glossary_path(self) -> Path:
@@ -78,7 +97,7 @@ class TranslateConfig:
 
 
 @dataclass(frozen=True)
-class BilingualConfig:
+class BilingualSettings:
     pairs: tuple[str, ...] = ()
 
 
@@ -89,13 +108,16 @@ class OutputSettings:
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting. The dataclass defaults are configs/default.toml's (a test holds them
+    together); a project file overrides single keys."""
+
     project: ProjectSettings = field(default_factory=ProjectSettings)
     asr: AsrSettings = field(default_factory=AsrSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     cues: CueSettings = field(default_factory=CueSettings)
-    vad: VadConfig = field(default_factory=VadConfig)
-    translate: TranslateConfig = field(default_factory=TranslateConfig)
-    bilingual: BilingualConfig = field(default_factory=BilingualConfig)
+    vad: VadSettings = field(default_factory=VadSettings)
+    translate: TranslateSettings = field(default_factory=TranslateSettings)
+    bilingual: BilingualSettings = field(default_factory=BilingualSettings)
     rules: dict[str, Rules] = field(default_factory=dict)
 
     def rules_for(self, lang: str, fps: float | None = None) -> Rules:
@@ -144,9 +166,9 @@ def _build(data: dict[str, Any], path: Path) -> Config:
         asr=_section(AsrSettings, data["asr"], "asr", path),
         output=_section(OutputSettings, data["output"], "output", path),
         cues=_section(CueSettings, data["cues"], "cues", path),
-        vad=_section(VadConfig, data["vad"], "vad", path),
-        translate=_section(TranslateConfig, data["translate"], "translate", path),
-        bilingual=_section(BilingualConfig, data["bilingual"], "bilingual", path),
+        vad=_section(VadSettings, data["vad"], "vad", path),
+        translate=_section(TranslateSettings, data["translate"], "translate", path),
+        bilingual=_section(BilingualSettings, data["bilingual"], "bilingual", path),
         rules=rules,
     )
     _validate(config, path)

@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from subpipe.linebreak import Measure, break_lines, measure, units_of
-from subpipe.rules import Rules, line_length
-from subpipe.script import comparable, foreign_letters, mark_rtl, normalize
-from subpipe.types import Cue, Segment, Word
+from subpipe.rules import Finding, Rules, judge, line_length
+from subpipe.script import (
+    CJK_MARKS,
+    CLAUSE_ENDS,
+    ELLIPSIS,
+    FULL_STOPS,
+    HAN,
+    char_class,
+    comparable,
+    foreign_letters,
+    normalize,
+)
+from subpipe.types import Cue, Word
 
 # RULES.md: in-time within 3 frames of the speech onset; out-time may trail by 12 frames.
 LEAD_FRAMES = 3
@@ -38,10 +48,10 @@ LOOP_MAX_WORDS = 40
 # A cue never plans more words than this (bounds the search on pathological input).
 MAX_WORDS_PER_CUE = 200
 
-SENTENCE_END = frozenset(".!?。！？۔؟…")
-CLAUSE_END = frozenset(",;:，、；：،؛")
-_CJK_SPACE = re.compile(r"(?<=[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]) "
-                        r"(?=[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef])")
+# An ellipsis at the end of a cue is a good place for it to end, as a full stop is.
+SENTENCE_END = FULL_STOPS | {ELLIPSIS}
+_CJK = char_class(CJK_MARKS + HAN)
+_CJK_SPACE = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
 _INF = 10**12
 
 
@@ -49,10 +59,10 @@ _INF = 10**12
 class Problem:
     """A rule a cue can't meet (or text that was dropped), and why.
 
-    ``rule`` uses the names of ``subpipe.check`` (``chars_per_line``, ``lines_per_cue``,
-    ``reading_speed``, ``min_duration``, ``max_duration``, ``min_gap``, ``overlap``,
-    ``past_audio_end``) plus ``sync`` (timing moved off the speech) and ``script``
-    (Urdu not in Arabic script); dropped text uses ``speech``, ``blocklist``, ``repeat``.
+    ``rule`` is a rule the judge names (``rules.RULE_NAMES``; a pair of cues too close
+    is blamed on the earlier one), or ``sync`` (timing moved off the speech) or
+    ``script`` (Urdu not in Arabic script); dropped text uses ``speech``, ``blocklist``,
+    ``repeat``.
     ``cue`` is a 0-based index into the result's cues; ``words`` a half-open span of
     indices into the words given to ``shape``.
     """
@@ -139,17 +149,6 @@ class _Context:
 
 # ---- public API -----------------------------------------------------------------
 
-def words_from_segments(segments: Iterable[Segment]) -> list[Word]:
-    """All words of the segments in order; a segment without words becomes one pseudo-word."""
-    words: list[Word] = []
-    for seg in segments:
-        if seg.words:
-            words.extend(seg.words)
-        elif seg.text.strip():
-            words.append(Word(seg.start, seg.end, seg.text))
-    return words
-
-
 def shape(
     words: Sequence[Word],
     lang: str,
@@ -158,7 +157,6 @@ def shape(
     speech: Sequence[tuple[float, float]] | None = None,
     audio_end: float | None = None,
     blocklist: Sequence[str] = (),
-    rtl_marks: str = "rle",
     close_gaps_frames: int = 0,
     hold_in_sentence_frames: int = 0,
 ) -> ShapeResult:
@@ -168,9 +166,8 @@ def shape(
     a cue that breaks a rule is still emitted and named in ``problems``. Gaps shorter
     than ``close_gaps_frames`` are closed to the minimum gap (0: left as they fall), and
     a cue that ends mid-sentence is held through pauses under ``hold_in_sentence_frames``.
+    Lines are plain text: direction marks are the written file's business (srtio).
     """
-    if lang == "ur":
-        mark_rtl("", rtl_marks)  # reject a bad mode before any work
     limits = _Limits.of(rules, audio_end, close_gaps_frames, hold_in_sentence_frames)
     ctx = _Context(lang, rules, limits, _speech_ms(speech))
     toks = _prepare(words, ctx)
@@ -179,12 +176,9 @@ def shape(
     groups, repeats = _drop_repeated_cues(toks, groups, ctx)
     groups, times = _place_all(toks, groups, ctx)
     texts = [_group_text(toks[a:b], lang) for a, b in groups]
-    cues = tuple(_make_cue(t, span, ctx, rtl_marks) for t, span in zip(texts, times))
+    cues = tuple(Cue(a / 1000, b / 1000, tuple(break_lines(t, lang, rules))) for t, (a, b) in zip(texts, times))
     spans = tuple((toks[a].source, toks[b - 1].source + 1) for a, b in groups)
-    problems: list[Problem] = []
-    for k, (cue, (a, b)) in enumerate(zip(cues, groups)):
-        prev = cues[k - 1] if k else None
-        problems += _cue_problems(k, cue, prev, toks[a:b], spans[k], texts[k], ctx)
+    problems = _problems(cues, [toks[a:b] for a, b in groups], spans, texts, ctx, audio_end)
     if toks and not cues:
         problems.append(Problem("past_audio_end", "no room for any cue before the end of the audio",
                                 words=(toks[0].source, toks[-1].source + 1)))
@@ -492,7 +486,7 @@ def _break_cost(toks: list[_Tok], j: int, speech_end: int, clean: bool) -> float
     if not clean:
         return 5.0
     text = toks[j - 1].text
-    cost = 0.0 if _ends(text, SENTENCE_END) else 0.4 if _ends(text, CLAUSE_END) else 1.2
+    cost = 0.0 if _ends(text, SENTENCE_END) else 0.4 if _ends(text, CLAUSE_ENDS) else 1.2
     pause = max(0, toks[j].start - speech_end) / 1000
     return max(0.0, cost - min(pause, 1.0))
 
@@ -620,38 +614,43 @@ def _reading_chars(text: str, ctx: _Context) -> float:
     return sum(line_length(line, ctx.rules) for line in break_lines(text, ctx.lang, ctx.rules))
 
 
-def _make_cue(text: str, span: tuple[int, int], ctx: _Context, rtl_marks: str) -> Cue:
-    lines = break_lines(text, ctx.lang, ctx.rules)
-    if ctx.lang == "ur":
-        # Marks go on after breaking: they never count as characters.
-        lines = [mark_rtl(line, rtl_marks) for line in lines]
-    return Cue(span[0] / 1000, span[1] / 1000, tuple(lines))
+def _problems(cues: Sequence[Cue], toks: Sequence[Sequence[_Tok]], spans: Sequence[tuple[int, int]],
+              texts: Sequence[str], ctx: _Context, audio_end: float | None) -> list[Problem]:
+    """Every rule the finished cues break (the judge's findings, each with its likely
+    reason), and what only the shaper can tell: timing moved off the speech, and Urdu
+    not in Arabic script. In cue order."""
+    per_cue: list[list[Problem]] = [[] for _ in cues]
+    for finding in judge(cues, ctx.rules, audio_end=audio_end):
+        k = (finding.cue or 1) - 1
+        per_cue[k].append(Problem(finding.rule, _reason(finding, cues[k], toks[k], ctx), cue=k, words=spans[k]))
+    for k, cue in enumerate(cues):
+        found = _sync_problems(cue, toks[k], ctx)
+        if ctx.lang == "ur" and foreign_letters(texts[k]):
+            found.append(("script", f"Urdu text not in Arabic script: {foreign_letters(texts[k])[:20]!r}"))
+        per_cue[k] += [Problem(rule, reason, cue=k, words=spans[k]) for rule, reason in found]
+    return [p for problems in per_cue for p in problems]
 
 
-def _cue_problems(k: int, cue: Cue, prev: Cue | None, toks: Sequence[_Tok],
-                  span: tuple[int, int], text: str, ctx: _Context) -> list[Problem]:
-    """Every rule this finished cue breaks, with the likely reason."""
-    found = _layout_problems(cue, toks, text, ctx) + _timing_problems(cue, prev, toks, ctx)
-    if ctx.lang == "ur" and foreign_letters(text):
-        found.append(("script", f"Urdu text not in Arabic script: {foreign_letters(text)[:20]!r}"))
-    return [Problem(rule, reason, cue=k, words=span) for rule, reason in found]
+def _reason(finding: Finding, cue: Cue, toks: Sequence[_Tok], ctx: _Context) -> str:
+    """Why the shaper could not meet the rule, from what it knows of the words."""
+    rule = finding.rule
+    if rule == "chars_per_line":
+        over = [line for line in cue.lines if line_length(line.strip(), ctx.rules) > ctx.rules.max_chars_per_line]
+        alone = bool(over) and all(len(units_of(line, ctx.lang)) == 1 for line in over)
+        return "a single word longer than a line" if alone else "a line longer than the limit"
+    if rule == "lines_per_cue":
+        return _crowded_reason(toks)
+    return _REASONS.get(rule, "the shaper could not place this cue within the rules")
 
 
-def _layout_problems(cue: Cue, toks: Sequence[_Tok], text: str,
-                     ctx: _Context) -> list[tuple[str, str]]:
-    rules, found = ctx.rules, []
-    for line in cue.lines:
-        if line_length(line, rules) > rules.max_chars_per_line:
-            alone = len(units_of(line, ctx.lang)) == 1
-            found.append(("chars_per_line", "a single word longer than a line" if alone
-                          else "a line longer than the limit"))
-    if len(cue.lines) > rules.max_lines:
-        found.append(("lines_per_cue", _crowded_reason(toks)))
-    duration = cue.end - cue.start
-    chars = _reading_chars(text, ctx)
-    if duration > 0 and chars / duration > rules.max_cps:
-        found.append(("reading_speed", "speech faster than the reading speed"))
-    return found
+_REASONS = {
+    "reading_speed": "speech faster than the reading speed",
+    "min_duration": "no room before the next cue or the end of the audio",
+    "max_duration": "a cue longer than the maximum",
+    "overlap": "cues crowded into too little time",
+    "min_gap": "cues crowded into too little time",
+    "past_audio_end": "the cue runs past the end of the audio",
+}
 
 
 def _crowded_reason(toks: Sequence[_Tok]) -> str:
@@ -660,20 +659,9 @@ def _crowded_reason(toks: Sequence[_Tok]) -> str:
     return "too much text for the time available: smaller cues would break other rules"
 
 
-def _timing_problems(cue: Cue, prev: Cue | None, toks: Sequence[_Tok],
-                     ctx: _Context) -> list[tuple[str, str]]:
-    rules, lim, found = ctx.rules, ctx.limits, []
-    duration = cue.end - cue.start
-    if duration < rules.min_duration:
-        found.append(("min_duration", "no room before the next cue or the end of the audio"))
-    if duration > rules.max_duration:
-        found.append(("max_duration", "a cue longer than the maximum"))
-    if prev is not None and cue.start < prev.end:
-        found.append(("overlap", "cues crowded into too little time"))
-    elif prev is not None and cue.start - prev.end < rules.min_gap - 1e-9:
-        found.append(("min_gap", "cues crowded into too little time"))
-    if cue.end * 1000 > lim.audio_end + 0.5:
-        found.append(("past_audio_end", "the cue runs past the end of the audio"))
+def _sync_problems(cue: Cue, toks: Sequence[_Tok], ctx: _Context) -> list[tuple[str, str]]:
+    """Where the cue's times had to leave the speech they show (RULES.md: timing to speech)."""
+    lim, found = ctx.limits, []
     start_ms, end_ms = round(cue.start * 1000), round(cue.end * 1000)
     first, last = toks[0].start, max(t.end for t in toks)
     if start_ms < first - lim.lead or start_ms > first + lim.gap:

@@ -6,12 +6,12 @@ subpipe may replace its own unchanged outputs; a file that differs from its reco
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .digest import sha256_file, sha256_text
 from .errors import OverwriteRefused
 from .srtio import write_text
 
@@ -28,10 +28,6 @@ class Record:
 
 def manifest_path(out_dir: Path, stem: str) -> Path:
     return out_dir / f"{stem}.subpipe.json"
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Manifest:
@@ -61,7 +57,7 @@ class Manifest:
             if not path.exists():
                 continue
             record = self.records.get(path.name)
-            if record is None or not path.is_file() or _sha256_file(path) != record.sha256:
+            if record is None or not path.is_file() or sha256_file(path) != record.sha256:
                 refused.append(path)
         return refused
 
@@ -83,7 +79,3 @@ class Manifest:
     def save(self) -> None:
         data = {"version": VERSION, "files": {k: asdict(v) for k, v in sorted(self.records.items())}, **self.extra}
         write_text(self.path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
-
-
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -39,6 +39,11 @@ class MediaInfo:
     fps: float | None
     audio_streams: tuple[AudioStream, ...]
 
+    @property
+    def audio_end(self) -> float:
+        """Where the longest audio stream ends (the container's duration when no stream says)."""
+        return max((s.duration or 0.0 for s in self.audio_streams), default=0.0) or self.duration
+
 
 def require_ffmpeg() -> None:
     for tool in ("ffmpeg", "ffprobe"):
@@ -65,7 +70,7 @@ def probe(path: Path) -> MediaInfo:
     try:
         data = ffmpeg.probe(str(path))
     except ffmpeg.Error as exc:
-        raise InputError(f"{path} is not a media file ffmpeg can read: {_last_line(exc.stderr)}") from None
+        raise InputError(f"{path} is not a media file ffmpeg can read: {last_line(exc.stderr)}") from None
     streams = data.get("streams", [])
     audio = tuple(_audio_stream(i, s) for i, s in enumerate(s for s in streams if s.get("codec_type") == "audio"))
     duration = _float(data.get("format", {}).get("duration"))
@@ -103,7 +108,7 @@ def extract_audio(path: Path, stream: int) -> np.ndarray:
             .run(capture_stdout=True, capture_stderr=True)
         )
     except ffmpeg.Error as exc:
-        raise InputError(f"could not decode audio from {path}: {_last_line(exc.stderr)}") from None
+        raise InputError(f"could not decode audio from {path}: {last_line(exc.stderr)}") from None
     return np.frombuffer(out, dtype=np.int16).astype(np.float32) / 32768.0
 
 
@@ -149,6 +154,6 @@ def _float(value: object) -> float | None:
         return None
 
 
-def _last_line(stderr: bytes | None) -> str:
+def last_line(stderr: bytes | None) -> str:
     lines = [ln.strip() for ln in (stderr or b"").decode("utf-8", "replace").splitlines() if ln.strip()]
     return lines[-1] if lines else "ffmpeg gave no reason"

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .check import Finding, check_file, guess_lang, timestamp
+from .check import check_file, guess_lang
 from .config import Config
 from .errors import InputError, OutputError, UsageError
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
+from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg
+from .rules import Finding, timestamp
 from .srtio import read_track, write_text
 from .types import LANGUAGES, Track
 
@@ -98,32 +100,39 @@ class SignOff:
 
 def review_command(video: Path, tracks: list[Path] | None, output: Path | None, config: Config,
                    *, tracks_dir: Path | None = None) -> list[Path]:
-    """Write the review page and the proxy beside it; returns [page, proxy].
+    """Write the review page for tracks on disk, and the proxy beside it; returns [page, proxy].
 
     ``tracks`` None means every ``<stem>.<lang>.srt`` and ``<stem>.<src>-<tgt>.srt``
-    in ``tracks_dir`` (default: beside the video). An existing proxy newer than
-    the video is kept.
+    in ``tracks_dir`` (default: beside the video). The files are read as strictly as
+    ``subpipe check`` reads them.
     """
-    from .media import probe
-
     video = Path(video)
     info = probe(video)
-    output = Path(output) if output else video.with_name(f"{video.stem}.review.html")
-    if not output.parent.is_dir():
-        raise OutputError(f"cannot write {output}: {output.parent} is not a folder")
     folder = Path(tracks_dir) if tracks_dir else video.parent
     paths = list(tracks) if tracks else find_tracks(folder, video.stem)
     loaded = load_tracks(paths)
-    audio_end = max((s.duration or 0.0 for s in info.audio_streams), default=0.0) or info.duration
-    findings = {name: _check(path, track, config, info.fps, audio_end)
+    findings = {name: _check(path, track, config, info.fps, info.audio_end)
                 for (name, track), path in zip(loaded.items(), paths)}
-    glossary = _glossary(config)
+    glossary = load_glossary(config.translate.glossary_path)
+    sidecar = manifest_path(Path(paths[0]).parent, video.stem)
+    return write_review(info, loaded, findings, glossary, output, sidecar)
+
+
+def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping[str, Sequence[Finding]],
+                 glossary: Glossary | None, output: Path | None, manifest: Path) -> list[Path]:
+    """The page for ``tracks`` (by file name) with their ``findings``, and the proxy beside it.
+
+    An existing proxy newer than the video is kept.
+    """
+    video = info.path
+    output = Path(output) if output else video.with_name(f"{video.stem}.review.html")
+    if not output.parent.is_dir():
+        raise OutputError(f"cannot write {output}: {output.parent} is not a folder")
     proxy = output.parent / f"{video.stem}.proxy.mp4"
     if not _fresh(proxy, video):
         make_proxy(video, proxy)
-    sidecar = manifest_path(Path(paths[0]).parent, video.stem)
-    page = build_page(video.name, proxy.name, loaded, findings, glossary,
-                      manifest=os.path.relpath(sidecar, output.parent))
+    page = build_page(video.name, proxy.name, tracks, findings, glossary,
+                      manifest=os.path.relpath(manifest, output.parent))
     write_text(output, page)
     return [output, proxy]
 
@@ -185,7 +194,7 @@ def load_tracks(paths: Sequence[Path]) -> dict[str, Track]:
         if path.name in tracks:
             raise UsageError(f"two tracks are named {path.name}: give each film's tracks on their own")
         code = track_code(path.name)
-        track = read_track(path, code or "")
+        track = read_track(path, code or "", as_written=True)
         tracks[path.name] = track if code else Track(guess_lang(c.lines for c in track.cues), track.cues)
     return tracks
 
@@ -198,20 +207,11 @@ def _check(path: Path, track: Track, config: Config, fps: float | None,
     return list(report.findings)
 
 
-def _glossary(config: Config) -> Glossary | None:
-    path = config.translate.glossary_path
-    if not config.translate.glossary and not path.is_file():
-        return None  # the shipped glossary is optional; a named one is not
-    return load_glossary(path)
-
-
 # ---- the proxy ---------------------------------------------------------------------
 
 def make_proxy(video: Path, out: Path) -> Path:
     """A small H.264/AAC MP4 of ``video`` that any browser plays and seeks; atomic."""
     import ffmpeg
-
-    from .media import _last_line, check_readable, require_ffmpeg
 
     check_readable(video)
     require_ffmpeg()
@@ -228,7 +228,7 @@ def make_proxy(video: Path, out: Path) -> Path:
          .run(capture_stdout=True, capture_stderr=True))
         os.replace(tmp, out)
     except ffmpeg.Error as exc:
-        raise InputError(f"could not make a browser proxy of {video}: {_last_line(exc.stderr)}") from None
+        raise InputError(f"could not make a browser proxy of {video}: {last_line(exc.stderr)}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return out

@@ -1,4 +1,6 @@
-"""Text normalisation per language: Simplified Chinese, Urdu letters and direction marks."""
+"""Facts about text in our three languages, each in one place: which characters belong to
+which script, which are invisible, which end a sentence; and the normalisation per
+language (Simplified Chinese, Urdu letters, direction marks)."""
 
 from __future__ import annotations
 
@@ -7,20 +9,70 @@ import unicodedata
 from functools import lru_cache
 
 from subpipe.errors import ConfigError
-from subpipe.rules import visible
 
 RTL_MODES = ("rle", "rlm", "none")
 _RLE, _PDF, _RLM = "\u202b", "\u202c", "\u200f"
 
-# Arabic-script blocks (Arabic, Supplement, Extended-A/B, Presentation Forms A/B).
-_ARABIC_RANGES = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x0870, 0x08FF),
-                  (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
+# Direction marks and other invisible format characters never count as characters.
+INVISIBLE = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\ufeff")
+
+# Code point ranges of the scripts our languages are written in.
+HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
+# Arabic, Supplement, Extended-B and -A, Presentation Forms A and B.
+ARABIC = ((0x0600, 0x06FF), (0x0750, 0x077F), (0x0870, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
+# Latin letters, accented ones included (Basic Latin to Latin Extended-B).
+LATIN_END = 0x250
+# Chinese punctuation and full-width forms, which sit between Han characters without spaces.
+CJK_MARKS = ((0x3000, 0x303F), (0xFF00, 0xFFEF))
+
+# Sentence-final punctuation in the three languages (Urdu: ۔ and ؟).
+FULL_STOPS = frozenset(".!?。！？۔؟")
+ELLIPSIS = "…"
+CLAUSE_ENDS = frozenset(",;:，、；：،؛")
+
 # Whisper often writes Arabic yeh/kaf where Urdu uses its own letters.
 _URDU_LETTERS = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649": "\u06cc"})
 # Half-width punctuation after a CJK character becomes its full-width form.
 _FULLWIDTH = {",": "，", "!": "！", "?": "？", ";": "；", ":": "：", ".": "。"}
-_CJK_HALF_PUNCT = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff])([,!?;:.])(?![0-9])")
 _SPACE = re.compile(r"\s+")
+
+
+def char_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    """A regular expression character class body for ``ranges``."""
+    return "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in ranges)
+
+
+_CJK_HALF_PUNCT = re.compile(rf"(?<=[{char_class(HAN)}])([,!?;:.])(?![0-9])")
+
+
+def in_ranges(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+def visible(text: str) -> str:
+    """The text without invisible direction and format marks."""
+    return "".join(ch for ch in text if ch not in INVISIBLE)
+
+
+def script_counts(text: str) -> dict[str, int]:
+    """Letters of ``text`` per language its script points to: zh (Han), ur (Arabic), en (Latin)."""
+    counts = {"zh": 0, "ur": 0, "en": 0}
+    for ch in text:
+        if in_ranges(ch, HAN):
+            counts["zh"] += 1
+        elif in_ranges(ch, ARABIC):
+            counts["ur"] += 1
+        elif ch.isalpha() and ord(ch) < LATIN_END:
+            counts["en"] += 1
+    return counts
+
+
+def line_lang(line: str) -> str | None:
+    """The language a line's script points to, or None (digits, punctuation)."""
+    counts = script_counts(line)
+    best = max(counts, key=lambda code: counts[code])
+    return best if counts[best] else None
 
 
 def to_simplified(text: str) -> str:
@@ -47,7 +99,7 @@ def is_arabic_script(text: str) -> bool:
 
 def foreign_letters(text: str) -> str:
     """The letters of ``text`` that are not Arabic script (e.g. Devanagari, Latin)."""
-    return "".join(ch for ch in text if ch.isalpha() and not _is_arabic(ch))
+    return "".join(ch for ch in text if ch.isalpha() and not in_ranges(ch, ARABIC))
 
 
 def normalize(text: str, lang: str) -> str:
@@ -65,11 +117,6 @@ def comparable(text: str) -> str:
     """A key for comparing texts: NFKC, Simplified, casefolded, letters and digits only."""
     text = to_simplified(unicodedata.normalize("NFKC", text)).casefold()
     return "".join(ch for ch in text if ch.isalnum())
-
-
-def _is_arabic(ch: str) -> bool:
-    code = ord(ch)
-    return any(lo <= code <= hi for lo, hi in _ARABIC_RANGES)
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,9 @@
 
 ``srt.compose`` silently drops empty cues and re-sorts by default, which would put a
 translated track out of step with its source, so tracks are validated first.
+
+In memory a track's text is plain; Urdu lines carry direction marks only in files:
+``laid_out`` adds them for writing and ``read_track`` takes them off.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import srt
 
 from .atomic import write_bytes
 from .errors import InputError, OutputError
+from .script import mark_rtl, visible
 from .types import Cue, Track
 
 
@@ -47,8 +51,18 @@ def write_track(track: Track, path: Path) -> str:
     return text
 
 
-def read_track(path: Path, lang: str) -> Track:
-    """A track from an SRT file (leniently, as players read them)."""
+def laid_out(track: Track, rtl_marks: str) -> Track:
+    """``track`` as it is written: each line of an Urdu track wrapped in direction marks
+    (``[output] urdu_direction_marks``), so players place its punctuation right."""
+    if track.lang != "ur":
+        return track
+    return Track(track.lang, tuple(Cue(c.start, c.end, tuple(mark_rtl(line, rtl_marks) for line in c.lines))
+                                   for c in track.cues))
+
+
+def read_track(path: Path, lang: str, *, as_written: bool = False) -> Track:
+    """A track from an SRT file (leniently, as players read them), direction marks taken
+    off unless ``as_written``."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -61,8 +75,10 @@ def read_track(path: Path, lang: str) -> Track:
         subs = list(srt.parse(text))
     except srt.SRTParseError as exc:
         raise InputError(f"{path} is not a valid SRT file: {exc}; run 'subpipe check' on it") from None
+    plain = (lambda line: line) if as_written else visible
     cues = tuple(
-        Cue(s.start.total_seconds(), s.end.total_seconds(), tuple(s.content.split("\n"))) for s in subs
+        Cue(s.start.total_seconds(), s.end.total_seconds(), tuple(plain(line) for line in s.content.split("\n")))
+        for s in subs
     )
     return Track(lang=lang, cues=cues)
 

@@ -2,7 +2,7 @@
 
 The ``srt`` library is deliberately lenient (it accepts ``.`` separators, missing
 numbers, stray text), so a checker needs its own reader. This one never raises on
-a file that has SRT structure: every defect becomes a ``Problem`` and the reader
+a file that has SRT structure: every defect becomes a ``Defect`` and the reader
 keeps going. Only a file it cannot read at all (not UTF-8, binary, no cues)
 raises ``UnreadableSrt``.
 """
@@ -35,7 +35,7 @@ class UnreadableSrt(UsageError):
 
 
 @dataclass(frozen=True)
-class Problem:
+class Defect:
     """A defect the reader found; ``line`` is 1-based, ``number`` the cue's number."""
 
     line: int
@@ -70,7 +70,7 @@ class SrtFile:
     """All cue blocks in file order, and every problem found on the way."""
 
     cues: tuple[SrtCue, ...]
-    problems: tuple[Problem, ...]
+    problems: tuple[Defect, ...]
 
 
 @dataclass(frozen=True)
@@ -97,21 +97,21 @@ def read_bytes(data: bytes) -> SrtFile:
     return SrtFile(parsed.cues, tuple(problems) + parsed.problems)
 
 
-def decode(data: bytes) -> tuple[str, list[Problem]]:
+def decode(data: bytes) -> tuple[str, list[Defect]]:
     """UTF-8 text with ``\\n`` line ends; a BOM or CRLF are only warnings."""
     _refuse_undecodable(data)
-    problems: list[Problem] = []
+    problems: list[Defect] = []
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM):]
-        problems.append(Problem(1, "bom", "UTF-8 byte order mark (BOM) at start of file",
+        problems.append(Defect(1, "bom", "UTF-8 byte order mark (BOM) at start of file",
                                 "warning"))
     text = data.decode("utf-8")
     crlf = text.count("\r\n")
     if crlf:
-        problems.append(Problem(1, "crlf", f"CRLF line ends ({crlf} lines)", "warning"))
+        problems.append(Defect(1, "crlf", f"CRLF line ends ({crlf} lines)", "warning"))
         text = text.replace("\r\n", "\n")
     if "\r" in text:
-        problems.append(Problem(1, "cr", "bare CR line ends", "warning"))
+        problems.append(Defect(1, "cr", "bare CR line ends", "warning"))
         text = text.replace("\r", "\n")
     return text, problems
 
@@ -138,7 +138,7 @@ def parse(text: str) -> SrtFile:
     """Parse decoded SRT text; never raises. Blocks without a timing line are skipped."""
     lines = text.split("\n")
     cues: list[SrtCue] = []
-    problems: list[Problem] = []
+    problems: list[Defect] = []
     for block in _blocks(lines, problems):
         cue = _parse_block(block, problems)
         if cue is not None:
@@ -146,7 +146,7 @@ def parse(text: str) -> SrtFile:
     return SrtFile(tuple(cues), tuple(problems))
 
 
-def _blocks(lines: list[str], problems: list[Problem]) -> Iterator[list[tuple[int, str]]]:
+def _blocks(lines: list[str], problems: list[Defect]) -> Iterator[list[tuple[int, str]]]:
     """Blank-line separated blocks of (line number, text); also splits run-on cues."""
     block: list[tuple[int, str]] = []
     for i, line in enumerate(lines):
@@ -158,7 +158,7 @@ def _blocks(lines: list[str], problems: list[Problem]) -> Iterator[list[tuple[in
         # A number followed by a timing line inside a block is a new cue whose blank
         # line was lost; reading it as text would hide the cue.
         if block and _is_index(line) and _looks_timing(_at(lines, i + 1)):
-            problems.append(Problem(i + 1, "syntax", "missing blank line before this cue",
+            problems.append(Defect(i + 1, "syntax", "missing blank line before this cue",
                                     number=int(line.strip())))
             yield block
             block = []
@@ -179,25 +179,25 @@ def _looks_timing(line: str) -> bool:
     return _ARROW in line or len(_STAMP.findall(line)) >= 2
 
 
-def _parse_block(block: list[tuple[int, str]], problems: list[Problem]) -> SrtCue | None:
+def _parse_block(block: list[tuple[int, str]], problems: list[Defect]) -> SrtCue | None:
     first_no, first = block[0]
     number: int | None = None
     rest = block
     if _is_index(first):
         number = int(first.strip())
         if first != first.strip():
-            problems.append(Problem(first_no, "index", "spaces around the cue number",
+            problems.append(Defect(first_no, "index", "spaces around the cue number",
                                     "warning", number))
         rest = block[1:]
     elif not _looks_timing(first):
-        problems.append(Problem(first_no, "syntax",
+        problems.append(Defect(first_no, "syntax",
                                 f"expected a cue number, found {_quote(first)}; block skipped"))
         return None
     else:
-        problems.append(Problem(first_no, "index", "cue number missing"))
+        problems.append(Defect(first_no, "index", "cue number missing"))
     if not rest or not _looks_timing(rest[0][1]):
         found = _quote(rest[0][1]) if rest else "nothing"
-        problems.append(Problem(first_no, "timestamp",
+        problems.append(Defect(first_no, "timestamp",
                                 f"expected a timing line, found {found}; block skipped",
                                 number=number))
         return None
@@ -208,9 +208,9 @@ def _parse_block(block: list[tuple[int, str]], problems: list[Problem]) -> SrtCu
 
 
 def _parse_timing(line_no: int, line: str, number: int | None,
-                  problems: list[Problem]) -> tuple[float | None, float | None]:
+                  problems: list[Defect]) -> tuple[float | None, float | None]:
     def report(message: str, severity: str = "error") -> None:
-        problems.append(Problem(line_no, "timestamp", message, severity, number))
+        problems.append(Defect(line_no, "timestamp", message, severity, number))
 
     if _ARROW in line:
         left, right = line.split(_ARROW, 1)

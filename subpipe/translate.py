@@ -11,59 +11,35 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from .cache import cache_root
+from .config import OPUS_MT as HUB_IDS
+from .config import TranslateSettings
 from .errors import ModelError, PipelineFailed
 from .glossary import Checked, Glossary, GlossaryMiss, GlossaryUse, Slot, check, fill, protect
-from .rules import Rules, line_length, reading_chars, visible
-from .script import mark_rtl, normalize
+from .linebreak import CLOSING, break_lines, units_of
+from .online import offline
+from .rules import TEXT_RULES, Finding, Rules, judge
+from .script import FULL_STOPS, normalize, visible
 from .types import Cue, Track
 
 log = logging.getLogger(__name__)
 
-# Helsinki-NLP opus-mt models, by direction. Urdu <-> Mandarin has no direct model.
-HUB_IDS = {
-    "zh-en": "Helsinki-NLP/opus-mt-zh-en",
-    "en-zh": "Helsinki-NLP/opus-mt-en-zh",
-    "ur-en": "Helsinki-NLP/opus-mt-ur-en",
-    "en-ur": "Helsinki-NLP/opus-mt-en-ur",
-}
 # Multi-target models pick their output language from a token at the start of the input.
 TARGET_TOKENS = {"en-zh": ">>cmn_Hans<<"}
 PIVOT = "en"
 FILLER = "…"
 _MODEL_FILES = ("config.json", "source.spm", "target.spm", "vocab.json")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-_FINAL = set("。！？.!?۔؟")
+# The model's position table bounds a sentence; longer input is cut, not crashed on.
+MAX_INPUT_TOKENS = 512
 _CLOSERS = "\"'”’」』)]）》"
 
 
 # --- settings and engines ------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TranslationSettings:
-    """How MarianMT runs. ``models`` maps ``"ur-en"`` to a local folder or a hub id."""
-
-    models: Mapping[str, str] = field(default_factory=dict)
-    batch_size: int = 16
-    num_beams: int = 1
-    max_new_tokens: int = 256
-    min_new_tokens: int = 0
-    max_input_tokens: int = 512
-    device: str = "cpu"  # "cpu", "cuda" or "auto"; cuda falls back to cpu when absent
-    target_tokens: Mapping[str, str] = field(default_factory=lambda: dict(TARGET_TOKENS))
-
-
-@dataclass(frozen=True)
-class TrackOptions:
-    """How cues become sentences and sentences become cues again."""
-
-    max_cues_per_sentence: int = 4  # Whisper Urdu often lacks punctuation: bound the merge
-    max_sentence_gap: float = 2.0  # seconds of silence that end a sentence anyway
-    rtl_marks: str = "rle"  # "rle", "rlm" or "none", as [output] urdu_direction_marks
-
 
 @dataclass(frozen=True)
 class Span:
@@ -122,18 +98,14 @@ class RoutedTranslator:
 
 def marian_cache_dir(pair: str, cache_dir: Path | None = None) -> Path:
     """Where a downloaded model for ``pair`` belongs: ``<cache>/models/marian/<pair>``."""
-    from .models import cache_root
-
     return Path(cache_dir or cache_root()) / "models" / "marian" / pair
 
 
-def find_marian_model(pair: str, settings: TranslationSettings, cache_dir: Path | None = None) -> str:
+def find_marian_model(pair: str, settings: TranslateSettings, cache_dir: Path | None = None) -> str:
     """A folder (or, online only, a hub id) holding the MarianMT model for ``pair``.
 
     Order: the configured path; ``<cache>/models/marian/<pair>``; the hub id when online.
     """
-    from .models import offline
-
     configured = settings.models.get(pair, "").strip()
     hub_id = HUB_IDS.get(pair, "")
     if configured and _looks_like_path(configured):
@@ -175,11 +147,18 @@ def _missing_message(pair: str, hub_id: str, cached: Path) -> str:
 
 
 class MarianTranslator:
-    """MarianMT through ``generate``: batched by length, greedy or beam, models loaded on first use."""
+    """MarianMT through ``generate``: batched by length, greedy or beam, models loaded on first use.
 
-    def __init__(self, settings: TranslationSettings | None = None, cache_dir: Path | None = None):
-        self.settings = settings or TranslationSettings()
+    ``min_new_tokens`` fixes the output length (benches compare equal work);
+    ``target_tokens`` picks the output language of multi-target models.
+    """
+
+    def __init__(self, settings: TranslateSettings, cache_dir: Path | None = None, *, min_new_tokens: int = 0,
+                 target_tokens: Mapping[str, str] = TARGET_TOKENS):
+        self.settings = settings
         self.cache_dir = cache_dir
+        self.min_new_tokens = min_new_tokens
+        self.target_tokens = target_tokens
         self._loaded: dict[str, tuple[Any, Any, str, str]] = {}
 
     def engine_for(self, src: str, tgt: str) -> str:
@@ -200,10 +179,10 @@ class MarianTranslator:
 
         pair = f"{src}-{tgt}"
         tokenizer, model, device, _ = self._model(pair)
-        prefix = self.settings.target_tokens.get(pair, "")
+        prefix = self.target_tokens.get(pair, "")
         inputs = [f"{prefix} {text}" if prefix else text for text in texts]
-        # The model's position table bounds both sides; longer input is cut, not crashed on.
-        limit = min(self.settings.max_input_tokens, model.config.max_position_embeddings)
+        # The model's position table bounds both sides.
+        limit = min(MAX_INPUT_TOKENS, model.config.max_position_embeddings)
         encoded = tokenizer(inputs, truncation=True, max_length=limit)["input_ids"]
         cut = sum(len(ids) >= limit for ids in encoded)
         if cut:
@@ -227,8 +206,8 @@ class MarianTranslator:
         s = self.settings
         most = min(s.max_new_tokens, longest)
         args: dict[str, Any] = {"num_beams": s.num_beams, "do_sample": False, "max_new_tokens": most}
-        if s.min_new_tokens:
-            args["min_new_tokens"] = min(s.min_new_tokens, most)
+        if self.min_new_tokens:
+            args["min_new_tokens"] = min(self.min_new_tokens, most)
         return args
 
     def _model(self, pair: str) -> tuple[Any, Any, str, str]:
@@ -272,43 +251,47 @@ def _device(asked: str) -> str:
 # --- the track side ------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class CueIssue:
-    """A target cue kept as it is but breaking a rule: ``cps``, ``lines``, ``line_length`` or ``filler``."""
+class Flag:
+    """A target cue kept as it is but worth an editor's look (``filler``: no words of its own)."""
 
-    cue: int
+    cue: int  # 0-based
     kind: str
-    value: float
-    limit: float
+    message: str
 
 
 @dataclass(frozen=True)
 class TranslationResult:
-    """The target track (same cue count and times as the source) and what to report."""
+    """The target track (same cue count and times as the source) and what to report.
+
+    ``findings``: the rules the target text breaks (``rules.TEXT_RULES``; the times
+    are the source's, judged there).
+    """
 
     track: Track
     source_lang: str
     engine: str
     glossary_uses: tuple[GlossaryUse, ...] = ()
     glossary_misses: tuple[GlossaryMiss, ...] = ()
-    issues: tuple[CueIssue, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    flags: tuple[Flag, ...] = ()
 
 
 def describe(result: TranslationResult) -> list[str]:
-    """One line per thing an editor should look at, for the run's summary."""
+    """One line per thing an editor should look at, in cue order: rule breaks, flags,
+    then glossary terms that did not come through."""
+    return [f"{result.track.lang}: cue {f.cue}: {f.message}" for f in result.findings] + flag_lines(result)
+
+
+def flag_lines(result: TranslationResult) -> list[str]:
+    """The translation's own flags (not rule breaks): filler cues and lost glossary terms."""
     lang = result.track.lang
-    lines = [f"{lang}: cue {i.cue + 1}: {_ISSUE_TEXT[i.kind].format(value=i.value, limit=i.limit)}"
-             for i in result.issues]
+    lines = [f"{lang}: cue {flag.cue + 1}: {flag.message}" for flag in result.flags]
     lines += [f"{lang}: glossary term {m.term!r} {m.reason} (cues {_cue_range(m.cues)})"
               for m in result.glossary_misses]
     return lines
 
 
-_ISSUE_TEXT = {
-    "cps": "reads at {value:g} chars/s (limit {limit:g})",
-    "lines": "needs {value:g} lines (limit {limit:g})",
-    "line_length": "has a line of {value:g} chars (limit {limit:g})",
-    "filler": "got no words of its own: the translation is shorter than its sentence's cues",
-}
+FILLER_MESSAGE = "got no words of its own: the translation is shorter than its sentence's cues"
 
 
 def _cue_range(cues: Sequence[int]) -> str:
@@ -354,7 +337,7 @@ def cue_text(cue: Cue, lang: str) -> str:
     return sep.join(part for part in (visible(line).strip() for line in cue.lines) if part)
 
 
-def sentences(track: Track, options: TrackOptions = TrackOptions()) -> list[Sentence]:
+def sentences(track: Track, options: TranslateSettings = TranslateSettings()) -> list[Sentence]:
     """Merge cues until sentence-final punctuation (or a long pause, or the cue limit)."""
     out: list[Sentence] = []
     first = 0
@@ -371,7 +354,7 @@ def sentences(track: Track, options: TrackOptions = TrackOptions()) -> list[Sent
 def _ends_sentence(text: str) -> bool:
     text = text.rstrip().rstrip(_CLOSERS)
     # A trailing ellipsis is the subtitle sign for "the sentence goes on".
-    return bool(text) and text[-1] in _FINAL and not text.endswith("...")
+    return bool(text) and text[-1] in FULL_STOPS and not text.endswith("...")
 
 
 def _sentence(track: Track, first: int, last: int) -> Sentence:
@@ -388,12 +371,12 @@ def translate_track(
     rules_for_tgt: Rules,
     glossary: Glossary | None = None,
     *,
-    options: TrackOptions = TrackOptions(),
+    options: TranslateSettings = TranslateSettings(),
 ) -> TranslationResult:
     """``track`` in ``tgt``, cue for cue: same count, same times, no empty cue."""
     plan = sentences(track, options)
     done = _translate(plan, [s.text for s in plan], track.lang, tgt, translator, glossary)
-    return _result(track, plan, done, tgt, rules_for_tgt, options)
+    return _result(track, plan, done, tgt, rules_for_tgt)
 
 
 def translate_tracks(
@@ -403,7 +386,7 @@ def translate_tracks(
     rules: Mapping[str, Rules],
     glossary: Glossary | None = None,
     *,
-    options: TrackOptions = TrackOptions(),
+    options: TranslateSettings = TranslateSettings(),
 ) -> dict[str, TranslationResult]:
     """``track`` in every language of ``targets``; Urdu <-> Mandarin through English.
 
@@ -422,7 +405,7 @@ def translate_tracks(
             done[tgt] = _chain(middle, _translate(plan, middle.filled(), PIVOT, tgt, translator, glossary))
         else:
             done[tgt] = _translate(plan, texts, track.lang, tgt, translator, glossary)
-    return {lang: _result(track, plan, d, lang, rules[lang], options) for lang, d in done.items()}
+    return {lang: _result(track, plan, d, lang, rules[lang]) for lang, d in done.items()}
 
 
 def _chain(first: _Translated, second: _Translated) -> _Translated:
@@ -474,26 +457,22 @@ def _with_cues(plan: Sequence[Sentence], checked: Sequence[Checked], what: str) 
     return tuple(replace(item, cues=tuple(s.cues)) for s, c in zip(plan, checked) for item in getattr(c, what))
 
 
-def _result(
-    track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str, rules: Rules, options: TrackOptions
-) -> TranslationResult:
+def _result(track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str, rules: Rules) -> TranslationResult:
     cues: list[Cue] = []
-    issues: list[CueIssue] = []
+    flags: list[Flag] = []
     for sentence, text, slots in zip(plan, done.texts, done.slots):
         source = track.cues[sentence.first:sentence.last + 1]
         shares = [len(re.sub(r"\s", "", cue_text(c, track.lang))) for c in source]
-        measure = _measure(slots)
-        parts = distribute(text, shares, tgt, measure)
+        parts = distribute(text, shares, tgt, _measure(slots))
         for offset, (cue, part) in enumerate(zip(source, parts)):
-            index = sentence.first + offset
             if part == FILLER:
-                issues.append(CueIssue(index, "filler", 0, 1))
-            lines = _lines(fill(part, slots), tgt, rules, options)
-            issues.extend(_issues(index, cue, lines, rules))
+                flags.append(Flag(sentence.first + offset, "filler", FILLER_MESSAGE))
+            lines = break_lines(fill(part, slots), tgt, rules) or [FILLER]
             cues.append(Cue(cue.start, cue.end, tuple(lines)))
     out = Track(tgt, tuple(cues))
     _assert_aligned(track, out)
-    return TranslationResult(out, done.src, done.engine, done.uses, done.misses, tuple(issues))
+    findings = tuple(f for f in judge(out.cues, rules) if f.rule in TEXT_RULES)
+    return TranslationResult(out, done.src, done.engine, done.uses, done.misses, findings, tuple(flags))
 
 
 def _measure(slots: Sequence[Slot]) -> Callable[[str], float]:
@@ -529,8 +508,6 @@ def _length(unit: str) -> float:
 
 def _units(text: str, lang: str) -> list[str]:
     """Unbreakable pieces, each with the space that follows it (so joining restores text)."""
-    from .linebreak import units_of
-
     text = re.sub(r"\s+", " ", text).strip()
     out: list[str] = []
     pos = 0
@@ -549,8 +526,6 @@ def _units(text: str, lang: str) -> list[str]:
 
 def _chars(text: str) -> list[str]:
     """Characters, with punctuation kept on the character before it."""
-    from .linebreak import CLOSING
-
     out: list[str] = []
     for ch in re.sub(r"\s+", " ", text).strip():
         if out and (ch in CLOSING or ch == " "):
@@ -579,32 +554,6 @@ def _cuts(sizes: Sequence[float], shares: Sequence[float]) -> list[int]:
         cuts.append(best)
     cuts.append(m)
     return cuts
-
-
-def _lines(text: str, lang: str, rules: Rules, options: TrackOptions) -> list[str]:
-    from .linebreak import break_lines
-
-    lines = break_lines(text, lang, rules) or [FILLER]
-    if lang == "ur":
-        lines = [mark_rtl(line, options.rtl_marks) for line in lines]
-    return lines
-
-
-
-
-def _issues(index: int, cue: Cue, lines: Sequence[str], rules: Rules) -> list[CueIssue]:
-    found: list[CueIssue] = []
-    if len(lines) > rules.max_lines:
-        found.append(CueIssue(index, "lines", len(lines), rules.max_lines))
-    longest = max((line_length(line, rules) for line in lines), default=0.0)
-    if longest > rules.max_chars_per_line:
-        found.append(CueIssue(index, "line_length", longest, rules.max_chars_per_line))
-    duration = cue.end - cue.start
-    if duration > 0:
-        cps = reading_chars("\n".join(lines), rules) / duration
-        if cps > rules.max_cps:
-            found.append(CueIssue(index, "cps", round(cps, 2), rules.max_cps))
-    return found
 
 
 def _assert_aligned(source: Track, target: Track) -> None:

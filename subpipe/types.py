@@ -18,23 +18,11 @@ class Word:
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A stretch of recognised speech as the recogniser returned it."""
-
-    start: float
-    end: float
-    text: str
-    words: tuple[Word, ...] = ()
-    no_speech_prob: float = 0.0
-    avg_logprob: float = 0.0
-
-
-@dataclass(frozen=True)
 class Transcript:
-    """Everything the recogniser said about one audio stream."""
+    """Everything the recogniser said about one audio stream: its words, in film time."""
 
     lang: str
-    segments: tuple[Segment, ...]
+    words: tuple[Word, ...]
     duration: float
 
 

@@ -1,77 +1,74 @@
-"""The speech backends: chunk planning, weight conversion, and agreement on real speech."""
+"""The speech backends: window planning, weight conversion, and agreement on real speech."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from subpipe.asr import DecodeOptions
-from subpipe.windows import WINDOW, Chunk, plan_chunks, regroup
+from subpipe.asr import Chunk, DecodeOptions, plan_chunks
+from subpipe.asr.windows import WINDOW, Window, plan_windows
 from subpipe.config import load_config
 from subpipe.errors import UsageError
+from subpipe.scoring import cer, word_start_agreement
 from subpipe.types import Word
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
-from agreement import word_start_agreement  # noqa: E402
-from metrics import cer  # noqa: E402
-
-GREEDY = DecodeOptions(beam_size=1, temperatures=(0.0,))
+GREEDY = DecodeOptions(beam_size=1, temperatures=(0.0,), seed=0)
 
 
-# --- chunk planning (pure) -------------------------------------------------------------
+# --- window planning (pure) ------------------------------------------------------------
 
 def test_regions_are_packed_into_windows_in_order() -> None:
     regions = [(1.0, 9.0), (10.0, 20.0), (21.0, 33.0), (40.0, 45.0)]
-    chunks = plan_chunks(regions, 50.0)
-    assert [r for c in chunks for r in c.regions] == regions
-    assert all(c.duration <= WINDOW for c in chunks)
-    assert len(chunks) == 2  # 8 + 10 s, then 12 + 5 s
+    windows = plan_windows(regions)
+    assert [r for w in windows for r in w.regions] == regions
+    assert all(w.duration <= WINDOW for w in windows)
+    assert len(windows) == 2  # 8 + 10 s, then 12 + 5 s
 
 
 def test_a_region_longer_than_a_window_is_cut() -> None:
-    chunks = plan_chunks([(0.0, 70.0)], 70.0)
-    assert [c.regions for c in chunks] == [((0.0, 30.0),), ((30.0, 60.0),), ((60.0, 70.0),)]
+    windows = plan_windows([(0.0, 70.0)])
+    assert [w.regions for w in windows] == [((0.0, 30.0),), ((30.0, 60.0),), ((60.0, 70.0),)]
 
 
-def test_regions_are_clipped_to_the_audio() -> None:
-    assert plan_chunks([(-0.5, 2.0), (4.0, 9.0)], 5.0)[0].regions == ((0.0, 2.0), (4.0, 5.0))
+def test_a_chunks_regions_are_widened_and_kept_inside_it() -> None:
+    (chunk,) = plan_chunks(5.0, [(0.1, 2.0), (4.0, 4.9)], 600.0, decode_pad=0.2)
+    assert chunk == Chunk(0.0, 5.0, ((0.0, 2.2), (3.8, 5.0)))
+    assert plan_chunks(5.0, None, 600.0)[0].decode_regions() == [(0.0, 5.0)]
 
 
-def test_chunk_time_maps_back_to_the_original_timeline() -> None:
-    chunk = Chunk(((10.0, 12.0), (20.0, 23.0)), glued=True)
-    assert chunk.region_at(1.0) == 0 and chunk.region_at(2.5) == 1
-    assert chunk.original(2.5, 1) == 20.5
+def test_window_time_maps_back_to_the_film() -> None:
+    window = Window(((10.0, 12.0), (20.0, 23.0)), glued=True)
+    assert window.region_at(1.0) == 0 and window.region_at(2.5) == 1
+    assert window.film_time(2.5, 1) == 20.5
     # A time past its region's end is kept inside the region.
-    assert chunk.original(2.3, 0) == 12.0
+    assert window.film_time(2.3, 0) == 12.0
 
 
-def test_words_are_regrouped_into_one_segment_per_region() -> None:
-    chunk = Chunk(((10.0, 12.0), (20.0, 23.0)), glued=True)
-    words = [Word(0.1, 0.5, "你好"), Word(0.6, 1.9, "世界"), Word(2.2, 2.8, "再见")]
-    segments = regroup(chunk, words, -0.2, 0.01)
-    assert [s.text for s in segments] == ["你好世界", "再见"]
-    assert segments[1].words[0].start == pytest.approx(20.2)
-    assert segments[0].start == pytest.approx(10.1) and segments[0].avg_logprob == -0.2
+def test_words_are_placed_on_the_film_region_by_region() -> None:
+    window = Window(((10.0, 12.0), (20.0, 23.0)), glued=True)
+    words = [Word(0.1, 0.5, "你好"), Word(2.2, 2.8, "再见"), Word(0.6, 1.9, "世界")]
+    placed = window.place(words)
+    assert [w.text for w in placed] == ["你好", "世界", "再见"]
+    assert placed[2].start == pytest.approx(20.2)
+    assert placed[0].start == pytest.approx(10.1)
 
 
-def test_audio_of_a_chunk_is_its_regions_glued() -> None:
+def test_audio_of_a_window_is_its_regions_glued() -> None:
     audio = np.arange(16_000 * 4, dtype=np.float32)
-    samples = Chunk(((0.0, 1.0), (2.0, 2.5)), glued=True).samples(audio)
+    samples = Window(((0.0, 1.0), (2.0, 2.5)), glued=True).samples(audio)
     assert len(samples) == 16_000 + 8_000
     assert samples[16_000] == 32_000
 
 
-def test_an_unglued_chunk_keeps_its_pauses_and_maps_by_offset() -> None:
-    chunk = Chunk(((10.0, 12.0), (20.0, 23.0)))
-    assert chunk.duration == 13.0
-    assert len(chunk.samples(np.zeros(16_000 * 30, np.float32))) == 13 * 16_000
-    assert chunk.original(10.5, chunk.region_at(10.5)) == 20.5
-    assert chunk.region_at(6.0) == 0 and chunk.region_at(9.0) == 1  # a pause goes to the nearer region
+def test_an_unglued_window_keeps_its_pauses_and_maps_by_offset() -> None:
+    window = Window(((10.0, 12.0), (20.0, 23.0)))
+    assert window.duration == 13.0
+    assert len(window.samples(np.zeros(16_000 * 30, np.float32))) == 13 * 16_000
+    assert window.film_time(10.5, window.region_at(10.5)) == 20.5
+    assert window.region_at(6.0) == 0 and window.region_at(9.0) == 1  # a pause goes to the nearer region
 
 
 # --- the agreement measure (pure) ----------------------------------------------------
@@ -86,14 +83,14 @@ def test_word_starts_match_through_the_characters_across_splits() -> None:
 # --- choosing a backend -----------------------------------------------------------------
 
 def test_unknown_backend_is_refused_by_name() -> None:
-    from subpipe.backends import make_transcriber
+    from subpipe.asr.backends import make_transcriber
 
     with pytest.raises(UsageError, match="unknown backend 'kaldi'"):
-        make_transcriber("kaldi", load_config())
+        make_transcriber(replace(load_config().asr, backend="kaldi"))
 
 
 def test_auto_picks_faster_whisper_when_installed() -> None:
-    from subpipe.backends import auto_backend
+    from subpipe.asr.backends import auto_backend
 
     assert auto_backend() == "faster-whisper"
 
@@ -102,7 +99,8 @@ def test_auto_picks_faster_whisper_when_installed() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_resolved(tiny_whisper: Path):
-    from subpipe.models import ResolvedModel, sha256_file
+    from subpipe.asr.weights import ResolvedModel
+    from subpipe.digest import sha256_file
 
     return ResolvedModel("tiny-random", tiny_whisper, "explicit", sha256_file(tiny_whisper), tiny_whisper.stat().st_size)
 
@@ -112,7 +110,7 @@ def test_transformers_conversion_gives_openai_whisper_logits(tiny_resolved) -> N
     import whisper
     from transformers import WhisperForConditionalGeneration
 
-    from subpipe.backends import transformers_folder
+    from subpipe.asr.convert import transformers_folder
 
     reference = whisper.load_model(str(tiny_resolved.path), device="cpu")
     converted = WhisperForConditionalGeneration.from_pretrained(transformers_folder(tiny_resolved)).eval()
@@ -132,9 +130,9 @@ def _tone(seconds: float) -> np.ndarray:
 @pytest.mark.slow  # random weights decode to the length limit: a minute or two on 2 cores
 @pytest.mark.parametrize("backend", ["transformers", "faster-whisper"])
 def test_tiny_backend_returns_words_inside_the_speech_regions(backend: str, tiny_resolved) -> None:
-    from subpipe.asr_ct2 import FasterWhisper
-    from subpipe.asr_hf import HFWhisper
-    from subpipe.backends import ct2_folder, transformers_folder
+    from subpipe.asr.backend_ct2 import FasterWhisper
+    from subpipe.asr.backend_hf import HFWhisper
+    from subpipe.asr.convert import ct2_folder, transformers_folder
 
     if backend == "transformers":
         engine = HFWhisper(transformers_folder(tiny_resolved), GREEDY, batch_size=2)
@@ -143,36 +141,38 @@ def test_tiny_backend_returns_words_inside_the_speech_regions(backend: str, tiny
     audio = _tone(8.0)
     regions = [(0.5, 2.0), (3.0, 4.5), (6.0, 7.5)]
     done: list[float] = []
-    transcript = engine.transcribe(audio, "zh", progress=done.append, speech=regions)
-    assert transcript.duration == pytest.approx(8.0)
+    words = engine.transcribe(audio, "zh", Chunk(0.0, 8.0, tuple(regions)), progress=done.append)
     assert done and done[-1] == pytest.approx(7.5)
-    for segment in transcript.segments:
-        assert any(s <= segment.start and segment.end <= e for s, e in regions)
-        for word in segment.words:
-            assert segment.start <= word.start <= word.end <= segment.end
+    assert words
+    for word in words:
+        assert any(s <= word.start <= word.end <= e for s, e in regions)
     lang, scores = engine.detect_language(audio, ["ur", "zh"])
     assert lang in ("ur", "zh") and set(scores) == {"ur", "zh"}
-    assert isinstance(engine.translate_audio(audio[:16_000], "zh"), str)
+    (english,) = engine.translate_clips([audio[:16_000]], "zh")
+    assert isinstance(english, str)
 
 
 # --- real weights: the three backends agree ---------------------------------------------
 
 @pytest.mark.slow
 def test_backends_agree_on_real_mandarin(sample_zh: Path) -> None:
-    from subpipe.backends import make_transcriber
-    from subpipe.media import extract_audio
+    from subpipe.asr.backends import make_transcriber
+    from subpipe.asr.vad import speech_regions
+    from subpipe.media import SAMPLE_RATE, extract_audio
 
     config = load_config()
-    config = replace(config, asr=replace(config.asr, beam_size=1, temperatures=(0.0,)))
+    asr = replace(config.asr, beam_size=1, temperatures=(0.0,))
     audio = extract_audio(sample_zh, 0)
+    (chunk,) = plan_chunks(len(audio) / SAMPLE_RATE, speech_regions(audio, config.vad), asr.chunk_seconds,
+                           config.vad.decode_pad_ms / 1000)
     reference = sample_zh.with_suffix(".txt").read_text(encoding="utf-8")
-    transcripts = {name: make_transcriber(name, config).transcribe(audio, "zh")
+    transcripts = {name: make_transcriber(replace(asr, backend=name)).transcribe(audio, "zh", chunk)
                    for name in ("openai-whisper", "faster-whisper", "transformers")}
-    cers = {name: cer("".join(s.text for s in t.segments), reference, "zh") for name, t in transcripts.items()}
+    cers = {name: cer("".join(w.text for w in words), reference, "zh") for name, words in transcripts.items()}
     assert max(cers.values()) - min(cers.values()) <= 0.05, cers
-    base = [w for s in transcripts["openai-whisper"].segments for w in s.words]
+    base = transcripts["openai-whisper"]
     for name in ("faster-whisper", "transformers"):
-        words = [w for s in transcripts[name].segments for w in s.words]
+        words = transcripts[name]
         share, compared = word_start_agreement(base, words, "zh")
         assert compared >= 30, (name, compared)
         assert share >= 0.95, (name, share)
@@ -181,27 +181,23 @@ def test_backends_agree_on_real_mandarin(sample_zh: Path) -> None:
 # --- windows shared by every backend (pure) ---------------------------------------------
 
 def test_regions_are_widened_for_decoding_and_merged_where_they_meet() -> None:
-    from subpipe.windows import widen
+    from subpipe.asr.chunks import widen
 
-    assert widen([(0.1, 2.0), (2.3, 4.0), (6.0, 9.9)], 0.2, 10.0) == [(0.0, 4.2), (5.8, 10.0)]
-    assert widen([], 0.2, 10.0) == []
+    assert widen([(0.1, 2.0), (2.3, 4.0), (6.0, 9.9)], 0.2, 0.0, 10.0) == [(0.0, 4.2), (5.8, 10.0)]
+    assert widen([], 0.2, 0.0, 10.0) == []
 
 
 def test_words_are_kept_inside_the_speech_regions() -> None:
-    from subpipe.types import Segment
-    from subpipe.windows import keep_inside
-
-    regions = [(1.0, 3.0), (5.0, 8.0)]
+    span = Window(((1.0, 3.0), (5.0, 8.0)))
     words = (Word(0.6, 1.4, "a"), Word(2.8, 3.3, "b"), Word(3.4, 3.8, "c"), Word(4.6, 5.2, "d"), Word(6.0, 6.5, "e"))
-    (segment,) = keep_inside([Segment(0.6, 6.5, "abcde", words)], regions)
-    assert [(w.start, w.end) for w in segment.words] == [(1.0, 1.4), (2.8, 3.0), (3.0, 3.0), (5.0, 5.2), (6.0, 6.5)]
-    assert (segment.start, segment.end) == (1.0, 6.5)
+    inside = [span.inside(w) for w in words]
+    assert [(w.start, w.end) for w in inside] == [(1.0, 1.4), (2.8, 3.0), (3.0, 3.0), (5.0, 5.2), (6.0, 6.5)]
 
 
 # --- faster-whisper: loops and memory ---------------------------------------------------
 
 def test_repetition_is_measured_as_openai_whisper_does() -> None:
-    from subpipe.asr_ct2 import LOOP_RATIO, compression_ratio
+    from subpipe.asr.backend_ct2 import LOOP_RATIO, compression_ratio
 
     assert compression_ratio("روز داری کے خیلاف دہ پر کای " * 8) > LOOP_RATIO
     assert compression_ratio("人人有权享受生命、自由和人身安全。任何人不得加以酷刑。") < LOOP_RATIO
@@ -212,7 +208,7 @@ def test_only_looping_windows_are_decoded_again_with_a_beam() -> None:
     # Selection logic only: the pipeline stands in for CTranslate2.
     from types import SimpleNamespace
 
-    from subpipe.asr_ct2 import REPAIR_BEAM, FasterWhisper
+    from subpipe.asr.backend_ct2 import REPAIR_BEAM, FasterWhisper
 
     calls = []
 
@@ -223,7 +219,7 @@ def test_only_looping_windows_are_decoded_again_with_a_beam() -> None:
     engine = FasterWhisper.__new__(FasterWhisper)
     engine.pipeline = SimpleNamespace(forward=forward)
     engine._features = lambda audios: np.zeros((len(audios), 80, 3000), np.float32)
-    chunks = [Chunk(((0.0, 1.0),)), Chunk(((2.0, 3.0),)), Chunk(((4.0, 5.0),))]
+    windows = [Window(((0.0, 1.0),)), Window(((2.0, 3.0),)), Window(((4.0, 5.0),))]
     metadata = [{"offset": 0.0, "duration": 1.0}, {"offset": 1.0, "duration": 1.0}, {"offset": 2.0, "duration": 1.0}]
     outputs = [[{"text": "fine"}], [{"text": "ہم ہم ہم ہم " * 20}], [{"text": "also fine"}]]
     @dataclass
@@ -231,12 +227,12 @@ def test_only_looping_windows_are_decoded_again_with_a_beam() -> None:
         beam_size: int = 1
         best_of: int = 1
 
-    repaired = engine._repair_loops(np.zeros(16_000 * 6, np.float32), chunks, metadata, outputs, None, Options())
+    repaired = engine._repair_loops(np.zeros(16_000 * 6, np.float32), windows, metadata, outputs, None, Options())
     assert calls == [(1, [1.0], REPAIR_BEAM)]
     assert [p[0]["text"] for p in repaired] == ["fine", "fixed", "also fine"]
     # Already decoding with a beam of five: nothing to gain.
     calls.clear()
-    assert engine._repair_loops(np.zeros(16_000 * 6, np.float32), chunks, metadata, outputs, None,
+    assert engine._repair_loops(np.zeros(16_000 * 6, np.float32), windows, metadata, outputs, None,
                                 Options(REPAIR_BEAM, REPAIR_BEAM)) == outputs
     assert calls == []
 
@@ -246,8 +242,8 @@ def test_encoding_and_aligning_in_parts_gives_the_batch_result(tiny_resolved) ->
     from faster_whisper import WhisperModel
     from faster_whisper.tokenizer import Tokenizer
 
-    from subpipe.asr_ct2 import _align_in_parts, _encode_in_parts
-    from subpipe.backends import ct2_folder
+    from subpipe.asr.backend_ct2 import _align_in_parts, _encode_in_parts
+    from subpipe.asr.convert import ct2_folder
 
     model = WhisperModel(str(ct2_folder(tiny_resolved)), device="cpu", compute_type="float32")
     features = np.random.default_rng(0).standard_normal((5, 80, 3000)).astype(np.float32)

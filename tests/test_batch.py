@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from subpipe.chunks import plan_chunks
+from subpipe.asr import plan_chunks
 from subpipe.cli import main
 
 
@@ -147,13 +147,15 @@ def test_no_cache_and_cache_clean(season: Path, tiny_config: Path, tmp_path: Pat
 
 def test_long_audio_is_cut_in_pauses() -> None:
     speech = [(float(s), s + 7.0) for s in range(0, 3600, 10)]  # 7 s of speech, 3 s pauses
-    chunks = plan_chunks(3600.0, speech, 600.0)
+    chunks = [(c.start, c.end) for c in plan_chunks(3600.0, speech, 600.0)]
     assert chunks[0][0] == 0.0 and chunks[-1][1] == 3600.0
     assert all(a < b for a, b in chunks) and all(x[1] == y[0] for x, y in zip(chunks, chunks[1:]))
     for _, cut in chunks[:-1]:
         assert not any(a < cut < b for a, b in speech)  # never inside speech
     assert all(abs((b - a) - 600) <= 150 for a, b in chunks[:-1])
-    assert plan_chunks(500.0, speech, 600.0) == [(0.0, 500.0)]
+    (whole,) = plan_chunks(500.0, speech, 600.0)
+    assert (whole.start, whole.end) == (0.0, 500.0)
+    assert whole.regions == tuple(r for r in speech if r[1] <= 500.0)
 
 
 def test_a_crash_resumes_from_the_last_finished_chunk(media: Path, tiny_asr: str, tmp_path: Path,

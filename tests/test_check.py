@@ -15,7 +15,7 @@ from subpipe import check, srtstrict
 from subpipe.check import Finding, Report
 from subpipe.config import load_config
 from subpipe.errors import UsageError
-from subpipe.rules import Rules
+from subpipe.rules import judge, judge_bilingual, timestamp
 from subpipe.types import Cue
 
 DATA = Path(__file__).resolve().parent / "data" / "check"
@@ -311,41 +311,41 @@ def test_json_keys_are_stable() -> None:
 
 
 def test_timestamp() -> None:
-    assert check.timestamp(3723.4567) == "01:02:03,457"
-    assert check.timestamp(0.0) == "00:00:00,000"
+    assert timestamp(3723.4567) == "01:02:03,457"
+    assert timestamp(0.0) == "00:00:00,000"
 
 
 # ---- in memory ---------------------------------------------------------------------
 
-def test_check_track_numbers_cues_by_position() -> None:
+def test_judge_numbers_cues_by_position() -> None:
     cues = [Cue(0.0, 2.0, ("Fine.",)), Cue(2.0, 2.5, ("Short.",))]
-    assert measured(check.check_track(cues, EN)) == [
+    assert measured(judge(cues, EN)) == [
         (1, "min_gap", 0.0, 0.08), (2, "min_duration", 0.5, 0.833)]
-    assert all(f.line is None for f in check.check_track(cues, EN))
+    assert all(f.line is None for f in judge(cues, EN))
 
 
-def test_check_track_ignores_float_noise_at_the_limits() -> None:
+def test_judge_ignores_float_noise_at_the_limits() -> None:
     end = 0.1 + 0.2 + 2.7  # 3.0000000000000004
     cues = [Cue(0.3 - 0.2 - 0.1, end, ("Fine.",)), Cue(end + 2 / 25, 5.0, ("Fine.",))]
-    assert check.check_track(cues, EN) == []
+    assert judge(cues, EN) == []
 
 
-def test_check_track_reports_cues_out_of_time_order() -> None:
+def test_judge_reports_cues_out_of_time_order() -> None:
     cues = [Cue(5.0, 6.0, ("Later.",)), Cue(1.0, 2.0, ("Earlier.",))]
-    assert measured(check.check_track(cues, EN)) == [(2, "time_order", 1.0, 5.0)]
+    assert measured(judge(cues, EN)) == [(2, "time_order", 1.0, 5.0)]
 
 
-def test_check_track_reports_overlap_with_a_long_earlier_cue() -> None:
+def test_judge_reports_overlap_with_a_long_earlier_cue() -> None:
     cues = [Cue(0.0, 6.0, ("Long.",)), Cue(1.0, 2.0, ("Inside.",)), Cue(3.0, 4.0, ("Also.",))]
-    assert measured(check.check_track(cues, EN)) == [
+    assert measured(judge(cues, EN)) == [
         (1, "overlap", 5.0, 0.0), (1, "overlap", 3.0, 0.0)]
 
 
-def test_check_bilingual_track() -> None:
+def test_judge_bilingual() -> None:
     ur = "\u202bسلام، آج ہم لاہور کی سیر کریں گے\u202c"  # 32 chars: over zh's 16
-    assert check.check_bilingual_track([Cue(0.0, 4.0, (ur, ur, "你好", "你好"))], RULES,
+    assert judge_bilingual([Cue(0.0, 4.0, (ur, ur, "你好", "你好"))], RULES,
                                        ("ur", "zh")) == []
-    findings = check.check_bilingual_track([Cue(0.0, 3.0, (ur, "你好", "你好", "你好"))],
+    findings = judge_bilingual([Cue(0.0, 3.0, (ur, "你好", "你好", "你好"))],
                                            RULES, ("ur", "zh"))
     assert measured(findings) == [(1, "lines_per_cue", 3, 2)]
     assert findings[0].message == "lines_per_cue 3 > 2 (zh)"

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from subpipe.config import load_config
+from dataclasses import replace
+
+from subpipe.config import Config, load_config
 from subpipe.errors import ConfigError
 
 
@@ -18,6 +20,13 @@ def test_defaults_follow_the_rules_document() -> None:
     assert (zh.max_chars_per_line, zh.max_cps, zh.halfwidth_counts_half) == (16, 9.0, True)
     assert (en.max_chars_per_line, en.max_cps, en.max_duration) == (42, 20.0, 7.0)
     assert config.rules_for("zh", fps=50).min_gap == pytest.approx(0.04)
+
+
+def test_the_settings_defaults_are_the_shipped_defaults() -> None:
+    # One home for each default: the dataclasses (used by the library's callers) hold
+    # configs/default.toml's values, rules apart (they exist per language only there).
+    config = load_config()
+    assert replace(config, rules={}) == Config()
 
 
 def test_project_file_overrides_single_keys(tmp_path: Path) -> None:

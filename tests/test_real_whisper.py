@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from subpipe.cli import main
+from subpipe.scoring import cer
 from test_cli_run import assert_structure, parse_track
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
-from metrics import cer  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

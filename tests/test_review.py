@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from subpipe.check import Finding
-from subpipe.cli_review import review
+from subpipe.cli import review
 from subpipe.config import load_config
+from subpipe.rules import Finding
 from subpipe.review import (aligned, build_page, json_for_script, page_data, read_page_data,
                             review_command)
 from subpipe.types import Cue, Track

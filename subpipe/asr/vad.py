@@ -1,32 +1,20 @@
 """Voice activity: where in the audio someone speaks.
 
 Uses the Silero VAD model that faster-whisper's wheel ships in ONNX form, so it works
-offline. Regions drive the hallucination guard (no cue over music or silence).
+offline. Regions drive the hallucination guard (no cue over music or silence) and the
+windows Whisper decodes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .errors import ModelError
-
-SAMPLE_RATE = 16_000
-
-
-@dataclass(frozen=True)
-class VadSettings:
-    threshold: float = 0.5
-    min_speech_ms: int = 250
-    min_silence_ms: int = 300
-    pad_ms: int = 0
-    # Batched backends decode each region widened by this much (cue timing keeps the
-    # unpadded regions): cut at the exact boundary, Whisper loses onsets and endings.
-    decode_pad_ms: int = 200
+from ..config import VadSettings
+from ..errors import ModelError
+from ..media import SAMPLE_RATE
 
 
-def speech_regions(audio: np.ndarray, settings: VadSettings = VadSettings()) -> list[tuple[float, float]]:
+def speech_regions(audio: np.ndarray, settings: VadSettings) -> list[tuple[float, float]]:
     """(start, end) seconds of speech in 16 kHz mono ``audio``, in order, not overlapping."""
     try:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
