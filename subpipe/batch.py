@@ -20,7 +20,7 @@ from .config import Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
 from .listen import load_transcriber
 from .media import probe
-from .pipeline import RunRequest, run
+from .pipeline import RunRequest, findings_record, run
 from .types import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Job:
     config: Path | None = None
     out_dir: Path | None = None
     backend: str | None = None  # --backend, over the config's [asr] backend
+    strict: bool = False  # --strict: a file with any finding fails
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,18 @@ class Skipped:
 
 @dataclass(frozen=True)
 class JobResult:
+    """One file's outcome. ``findings``: what the run found, as the manifest records it
+    (counts by kind, untranscribed speech and damaged audio with their times)."""
+
     file: str
-    status: str  # ok | failed
+    status: str  # ok | failed | findings (--strict and something was found)
     duration: float = 0.0
     lang: str = ""
     cues: int = 0
     seconds: float = 0.0
     error: str = ""
     outputs: tuple[str, ...] = field(default_factory=tuple)
+    findings: dict = field(default_factory=dict)
 
 
 def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Path | None,
@@ -189,8 +194,16 @@ def run_job(job: Job, force: bool = False, use_cache: bool = True, review: bool 
     except Exception as exc:  # one broken file must not stop the season; report and go on
         log.exception("unexpected failure on %s", job.video)
         return JobResult(str(job.video), "failed", seconds=_since(started), error=f"{type(exc).__name__}: {exc}")
-    return JobResult(str(job.video), "ok", result.duration, result.lang, result.cues, _since(started),
-                     outputs=tuple(str(p) for p in result.outputs))
+    record = findings_record(result.findings)
+    status, error = "ok", ""
+    if job.strict and result.findings:
+        status, error = "findings", f"{len(result.findings)} finding(s) under --strict: {_counted(record['counts'])}"
+    return JobResult(str(job.video), status, result.duration, result.lang, result.cues, _since(started), error,
+                     outputs=tuple(str(p) for p in result.outputs), findings=record)
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
 
 def _since(started: float) -> float:
@@ -233,14 +246,16 @@ def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: b
 
 
 def summary_table(results: list[JobResult], skipped: list[Skipped]) -> str:
-    """A plain-text table for people: file, duration, language, cues, seconds, status, error."""
-    rows = [("FILE", "DURATION", "LANG", "CUES", "SECONDS", "STATUS", "ERROR")]
+    """A plain-text table for people: file, duration, language, cues, findings, seconds, status, error."""
+    rows = [("FILE", "DURATION", "LANG", "CUES", "FINDINGS", "SECONDS", "STATUS", "ERROR")]
     for r in results:
-        rows.append((r.file, f"{r.duration:.1f}", r.lang or "-", str(r.cues), f"{r.seconds:.1f}", r.status, r.error))
+        found = sum(r.findings.get("counts", {}).values())
+        rows.append((r.file, f"{r.duration:.1f}", r.lang or "-", str(r.cues), str(found) if r.findings else "-",
+                     f"{r.seconds:.1f}", r.status, r.error))
     for s in skipped:
-        rows.append((s.where, "-", "-", "-", "-", "skipped", s.reason))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:6], widths)) + "  " + row[6] for row in rows)
+        rows.append((s.where, "-", "-", "-", "-", "-", "skipped", s.reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(7)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:7], widths)) + "  " + row[7] for row in rows)
 
 
 def report_json(results: list[JobResult], skipped: list[Skipped]) -> str:
@@ -248,6 +263,6 @@ def report_json(results: list[JobResult], skipped: list[Skipped]) -> str:
         "files": [asdict(r) for r in results],
         "skipped": [asdict(s) for s in skipped],
         "ok": sum(r.status == "ok" for r in results),
-        "failed": sum(r.status == "failed" for r in results),
+        "failed": sum(r.status != "ok" for r in results),
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

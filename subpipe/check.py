@@ -32,6 +32,7 @@ from subpipe.rules import (
     monolingual,
     number,
     timestamp,
+    untranscribed,
 )
 from subpipe.script import line_lang, script_counts
 from subpipe.srtstrict import SrtCue, SrtFile, UnreadableSrt
@@ -53,23 +54,25 @@ class Report:
 # ---- public entry points -------------------------------------------------------
 
 def check_file(path: Path, rules: Mapping[str, Rules], *, lang: str | None = None,
-               fps: float | None = None, audio_end: float | None = None) -> Report:
+               fps: float | None = None, audio_end: float | None = None,
+               speech: Sequence[tuple[float, float]] | None = None) -> Report:
     """Check one SRT file. ``rules`` maps language to Rules (from the config).
 
     ``lang`` is ``zh``/``ur``/``en``, a bilingual pair such as ``ur-zh``, or None (or
-    ``auto``) to guess from the text; the report says which. ``fps`` and
-    ``audio_end`` come from probing the video.
+    ``auto``) to guess from the text; the report says which. ``fps``, ``audio_end``
+    and ``speech`` (voice activity) come from the video: speech that no cue covers
+    for a second or more is reported, whoever made the file.
     """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         return _unreadable(str(path), f"cannot open: {exc.strerror or exc}")
-    return check_bytes(data, rules, name=str(path), lang=lang, fps=fps, audio_end=audio_end)
+    return check_bytes(data, rules, name=str(path), lang=lang, fps=fps, audio_end=audio_end, speech=speech)
 
 
 def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>",
                 lang: str | None = None, fps: float | None = None,
-                audio_end: float | None = None) -> Report:
+                audio_end: float | None = None, speech: Sequence[tuple[float, float]] | None = None) -> Report:
     """Check SRT bytes; see ``check_file``."""
     _check_fps(fps)
     try:
@@ -82,6 +85,8 @@ def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>
     findings = _reader_findings(srt) + _index_findings(srt.cues)
     findings += judge_entries([_from_srt(c) for c in srt.cues], timing, layout, audio_end)
     ordered = sorted(findings, key=lambda f: f.line or 0)
+    if speech is not None:
+        ordered += untranscribed([c.to_cue() for c in srt.cues if c.timed], speech)
     return Report(name, lang, source, timing.fps, len(srt.cues), tuple(ordered))
 
 
@@ -157,6 +162,8 @@ def _finding_json(f: Finding) -> dict[str, object]:
 
 def _where(f: Finding) -> str:
     if f.start is not None:
+        if f.cue is None and f.line is None:
+            return timestamp(f.start)
         label = f"cue {f.cue}" if f.cue is not None else f"line {f.line}"
         return f"{label} ({timestamp(f.start)})"
     if f.cue is not None:

@@ -13,13 +13,14 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .asr.vad import speech_regions
 from .asr.weights import model_inventory, resolve_whisper
 from .batch import collect, report_json, run_all, summary_table
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, Config, load_config, with_overrides
 from .errors import SubpipeError
-from .media import probe
+from .media import choose_stream, probe, read_audio
 from .pipeline import RunRequest, translate_file
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
@@ -101,9 +102,10 @@ def main(verbose: bool) -> None:
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Speech backend (default: [asr] backend, faster-whisper).")
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
+@click.option("--strict", is_flag=True, help="Exit 1 when the run finds anything for an editor (for overnight jobs).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
-        config_path: Path | None, targets: str, backend: str | None, review: bool, force: bool) -> None:
+        config_path: Path | None, targets: str, backend: str | None, review: bool, strict: bool, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
     try:
         config = with_overrides(_config(config_path), backend=backend)
@@ -114,6 +116,10 @@ def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
     except SubpipeError as exc:
         raise _Fail(exc) from None
     _report(result)
+    if strict and result.findings:
+        click.echo(f"Error: --strict: the outputs were written, but the run found {len(result.findings)} "
+                   "thing(s) for an editor (above)", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -155,10 +161,11 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
               help="Speech backend for every file (default: each config's [asr] backend).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
+@click.option("--strict", is_flag=True, help="A file with any finding counts as failed (exit 1).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: str, targets: str,
           config_path: Path | None, report_path: Path | None, backend: str | None, no_cache: bool, review: bool,
-          force: bool) -> None:
+          strict: bool, force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed.
@@ -169,6 +176,8 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
         jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
         if backend is not None:
             jobs = [replace(job, backend=backend) for job in jobs]
+        if strict:
+            jobs = [replace(job, strict=True) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
 
@@ -176,7 +185,8 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
             for path in result.outputs:
                 click.echo(path)
             if result.status != "ok":
-                click.echo(f"Warning: {result.file} failed: {result.error}", err=True)
+                click.echo(f"Warning: {result.file} {'failed' if result.status == 'failed' else 'has findings'}: "
+                           f"{result.error}", err=True)
 
         results = run_all(jobs, workers, force, not no_cache, review, on_result=show)
         report = report_path or (out_dir or Path.cwd()) / "subpipe-batch.json"
@@ -210,8 +220,9 @@ def _languages(text: str) -> tuple[str, ...]:
 
 
 # How the run's summary line names each kind of finding (pipeline.KINDS).
-_KIND_WORDS = {"rule": "rule break(s)", "timing": "timing finding(s)", "script": "script finding(s)",
-               "translation": "translation flag(s)"}
+_KIND_WORDS = {"rule": "rule break(s)", "untranscribed": "untranscribed stretch(es) of speech",
+               "media": "damaged stretch(es) of audio", "timing": "timing finding(s)",
+               "script": "script finding(s)", "translation": "translation flag(s)"}
 
 
 def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
@@ -232,7 +243,8 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
               help="Language of the file: ur, zh, en, or a bilingual pair such as ur-zh "
                    "(default: guessed from the text).")
 @click.option("--video", type=click.Path(path_type=Path), default=None,
-              help="The video: cues must end before its audio does, and its frame rate sets the gap.")
+              help="The video: cues must end before its audio does, its frame rate sets the gap, and "
+                   "speech with no subtitle (voice activity) is reported.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Project config (TOML) over configs/default.toml.")
@@ -240,11 +252,13 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
     """Report every cue of FILE.srt that breaks a subtitle rule (exit 1 if any does)."""
     try:
         config = _config(config_path)
-        fps = audio_end = None
+        fps = audio_end = speech = None
         if video is not None:
             info = probe(video)
             fps, audio_end = info.fps, info.audio_end
-        report = check_file(srt_file, config.rules, lang=lang, fps=fps, audio_end=audio_end)
+            audio = read_audio(info, choose_stream(info, None, None if lang is None else lang.split("-")[0]))
+            speech = speech_regions(audio.samples, config.vad)
+        report = check_file(srt_file, config.rules, lang=lang, fps=fps, audio_end=audio_end, speech=speech)
     except SubpipeError as exc:
         raise _Fail(exc) from None
     status = exit_status(report)

@@ -18,6 +18,8 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.toml"
 DEFAULT_GLOSSARY = CONFIGS / "glossary.toml"
 BACKENDS = ("openai-whisper", "faster-whisper", "transformers", "auto")
+# The rungs of the retry ladder for lost speech (accounting.py says what each does).
+RETRY_RUNGS = ("alone", "split", "context")
 # Helsinki-NLP opus-mt models, by direction. Urdu <-> Mandarin has no direct model.
 OPUS_MT = {
     "ur-en": "Helsinki-NLP/opus-mt-ur-en",
@@ -55,6 +57,7 @@ class AsrSettings:
     chunk_seconds: float = 600.0
     batch_size: int = 8
     compute_type: str = "auto"
+    retry_ladder: tuple[str, ...] = RETRY_RUNGS
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,9 @@ def _validate(config: Config, path: Path) -> None:
         raise ConfigError(f"project.languages in {path} must be some of {', '.join(LANGUAGES)}")
     if config.asr.backend not in BACKENDS:
         raise ConfigError(f"asr.backend '{config.asr.backend}' in {path} is not one of {', '.join(BACKENDS)}")
+    unknown = [rung for rung in config.asr.retry_ladder if rung not in RETRY_RUNGS]
+    if unknown:
+        raise ConfigError(f"asr.retry_ladder in {path}: '{unknown[0]}' is not one of {', '.join(RETRY_RUNGS)}")
     if config.output.urdu_direction_marks not in DIRECTION_MARKS:
         raise ConfigError(f"output.urdu_direction_marks in {path} must be one of {', '.join(DIRECTION_MARKS)}")
     for pair in config.bilingual.pairs:

@@ -23,10 +23,12 @@ from subpipe.script import (
     ELLIPSIS,
     FULL_STOPS,
     HAN,
+    LOOP_REPEATS,
     char_class,
     comparable,
     foreign_letters,
     normalize,
+    repeated,
 )
 from subpipe.types import Cue, Word
 
@@ -40,11 +42,6 @@ HARD_NON_SPEECH = 1.0
 # Voice activity marks speech tightly (no padding); a word this close to it (ms) is
 # Whisper's timing being loose, not invented text.
 SPEECH_TOLERANCE = 200
-# A block of words repeated this many times in a row is a recogniser loop...
-LOOP_REPEATS = 3
-# ...when the block holds at least this many letters ("no, no, no" is real speech).
-LOOP_MIN_CHARS = 4
-LOOP_MAX_WORDS = 40
 # A cue never plans more words than this (bounds the search on pathological input).
 MAX_WORDS_PER_CUE = 200
 
@@ -185,6 +182,18 @@ def shape(
     return ShapeResult(cues, tuple(problems), tuple(dropped + repeats), spans)
 
 
+def kept_words(words: Sequence[Word], lang: str, rules: Rules, *, speech: Sequence[tuple[float, float]] | None = None,
+               blocklist: Sequence[str] = ()) -> list[Word]:
+    """The words the guards against invented text keep: what cues can show.
+
+    The same guards ``shape`` runs: no word outside voice activity, no blocklisted
+    credit line, no repetition loop.
+    """
+    ctx = _Context(lang, rules, _Limits.of(rules, None), _speech_ms(speech))
+    toks, _ = _drop_invented(_prepare(words, ctx), ctx, blocklist)
+    return [words[i] for i in sorted({t.source for t in toks})]
+
+
 # ---- cleaning -------------------------------------------------------------------
 
 def _speech_ms(speech: Sequence[tuple[float, float]] | None) -> tuple[tuple[int, int], ...] | None:
@@ -250,7 +259,7 @@ def _drop_invented(toks: list[_Tok], ctx: _Context,
     for i in _blocked(keys, blocklist):
         reasons.setdefault(i, ("blocklist", "text matches the blocklist"))
     alive = [i for i in range(len(toks)) if i not in reasons]
-    for i in _loops([keys[i] for i in alive]):
+    for i in repeated([keys[i] for i in alive]):
         reasons[alive[i]] = ("repeat", "the same words repeated in a loop")
     # Punctuation left behind by a dropped word goes with it.
     for i in range(1, len(toks)):
@@ -330,27 +339,6 @@ def _blocked(keys: list[str], blocklist: Sequence[str]) -> set[int]:
                 covered[owner[c]] = covered.get(owner[c], 0) + 1
             pos = joined.find(needle, pos + len(needle))
     return {i for i, n in covered.items() if 2 * n >= len(keys[i])}
-
-
-def _loops(keys: list[str]) -> set[int]:
-    """Indices of the second and later copies of a block repeated LOOP_REPEATS+ times."""
-    drop: set[int] = set()
-    p = 0
-    while p < len(keys):
-        step = 1
-        for width in range(1, min(LOOP_MAX_WORDS, (len(keys) - p) // LOOP_REPEATS) + 1):
-            block = keys[p:p + width]
-            if len("".join(block)) < LOOP_MIN_CHARS:
-                continue
-            copies = 1
-            while keys[p + copies * width:p + (copies + 1) * width] == block:
-                copies += 1
-            if copies >= LOOP_REPEATS:
-                drop.update(range(p + width, p + copies * width))
-                step = copies * width
-                break
-        p += step
-    return drop
 
 
 def _dropped_spans(toks: list[_Tok], reasons: dict[int, tuple[str, str]]) -> list[Problem]:

@@ -12,26 +12,33 @@ from typing import Callable
 
 import numpy as np
 
-from .asr import Progress, Transcriber, plan_chunks
+from .accounting import Untranscribed, account, transcribe_safely
+from .asr import Chunk, DecodeOptions, Progress, Transcriber, plan_chunks
 from .asr.backends import make_transcriber
+from .asr.chunks import regions_within
 from .asr.vad import speech_regions
 from .cache import StageCache, dump_array, key_of, load_array
 from .config import Config
+from .cues import kept_words
 from .glossary import Glossary, whisper_prompt
+from .language import decide_language
 from .linebreak import warm_up
-from .media import SAMPLE_RATE, AudioStream, MediaInfo, choose_stream, extract_audio, is_silent, probe
+from .media import SAMPLE_RATE, Audio, AudioStream, Damage, MediaInfo, choose_stream, is_silent, probe, read_audio
 from .types import Transcript, Word
 
 log = logging.getLogger(__name__)
 
 TranscriberFactory = Callable[[Config], Transcriber]
-# Bumped when the cached form of a chunk's words changes.
-TRANSCRIPT_FORMAT = "words-1"
+# Bumped when the cached form of a chunk's words, or the way they are made, changes.
+TRANSCRIPT_FORMAT = "words-2"
+LANGUAGE_FORMAT = "language-2"
+AUDIO_FORMAT = "audio-2"
 
 
 @dataclass(frozen=True)
 class Heard:
-    """What listening to one audio stream gave: the transcript and where speech is."""
+    """What listening to one audio stream gave: the transcript, where speech is, the
+    speech that no word covers even after every retry, and damage in the audio."""
 
     info: MediaInfo
     stream: AudioStream
@@ -39,6 +46,8 @@ class Heard:
     speech: tuple[tuple[float, float], ...] | None
     backend: str
     silent: bool = False
+    untranscribed: tuple[Untranscribed, ...] = ()
+    damage: tuple[Damage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,41 +85,64 @@ def listen(
     info = probe(video)
     stream = choose_stream(info, audio_stream, None if lang == "auto" else lang)
     source = cache.input_hash(video) if cache.enabled else ""
-    audio_key = key_of("audio", source, stream.index, SAMPLE_RATE)
+    audio_key = key_of(AUDIO_FORMAT, source, stream.index, SAMPLE_RATE)
     # The weights load (and jieba's dictionary, for Mandarin cues) while ffmpeg and voice
     # activity work: on 2 cores that takes about a second off a three-minute film.
     with ThreadPoolExecutor(max_workers=2) as pool:
         loading = pool.submit(load, config)
         if lang in ("zh", "auto"):
             pool.submit(warm_up, "zh")
-        audio = cache.get_or_make("audio", audio_key, lambda: extract_audio(video, stream.index),
-                                  dump_array, load_array)
+        heard_audio = cache.get_or_make("audio", audio_key, lambda: read_audio(info, stream), _dump_audio,
+                                        _load_audio)
+        audio = heard_audio.samples
         duration = len(audio) / SAMPLE_RATE
         if is_silent(audio):
             lang = lang if lang != "auto" else config.project.languages[0]
-            heard = Heard(info, stream, Transcript(lang, (), duration), (), "none", silent=True)
+            heard = Heard(info, stream, Transcript(lang, (), duration), (), "none", silent=True,
+                          damage=heard_audio.damage)
             return heard, Sound(audio, audio_key)
         speech = speech_of(audio, config)
         engine = loading.result()
     if lang == "auto":
         candidates = list(config.project.languages)
         lang = cache.get_or_make(
-            "language", key_of(audio_key, engine.identity, candidates),
-            lambda: _detect(engine, audio, candidates), str.encode, bytes.decode,
+            "language", key_of(LANGUAGE_FORMAT, audio_key, engine.identity, candidates, speech),
+            lambda: _detect(engine, audio, speech, candidates, config, video.name), str.encode, bytes.decode,
         )
     prompt = (whisper_prompt(glossary, lang) or None) if config.asr.glossary_prompt else None
     report = progress(duration)
     words: list[Word] = []
+    lost: list[Untranscribed] = []
     for chunk in plan_chunks(duration, speech, config.asr.chunk_seconds, config.vad.decode_pad_ms / 1000):
-        key = key_of(TRANSCRIPT_FORMAT, audio_key, asdict(chunk), engine.identity, lang, prompt)
-        words += cache.get_or_make(
-            "transcript", key, lambda: engine.transcribe(audio, lang, chunk, report, prompt=prompt),
+        key = key_of(TRANSCRIPT_FORMAT, audio_key, asdict(chunk), engine.identity, lang, prompt,
+                     config.cues.blocklist)
+        found, missing = cache.get_or_make(
+            "transcript", key, lambda: _transcribe(engine, audio, lang, chunk, speech, config, report, prompt),
             _dump_words, _load_words,
         )
+        words += found
+        lost += missing
         if report:
             report(chunk.end)
-    heard = Heard(info, stream, Transcript(lang, tuple(words), duration), speech, engine.name)
+    heard = Heard(info, stream, Transcript(lang, tuple(words), duration), speech, engine.name,
+                  untranscribed=tuple(lost), damage=heard_audio.damage)
     return heard, Sound(audio, audio_key, engine)
+
+
+def _transcribe(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk,
+                speech: tuple[tuple[float, float], ...] | None, config: Config, report: Progress | None,
+                prompt: str | None) -> tuple[tuple[Word, ...], tuple[Untranscribed, ...]]:
+    """The chunk's words, its lost speech decoded again (accounting.py), and what stays lost."""
+    found = transcribe_safely(engine, audio, lang, chunk, report, prompt=prompt)
+    if speech is None:
+        return found, ()
+
+    def keep(words):  # noqa: ANN001, ANN202 - the guards cue shaping will run
+        return kept_words(words, lang, config.rules_for(lang), speech=speech, blocklist=config.cues.blocklist)
+
+    return account(engine, audio, lang, chunk, found, regions_within(speech, chunk.start, chunk.end), keep,
+                   options=DecodeOptions.of(config.asr), pad=config.vad.decode_pad_ms / 1000, vad=config.vad,
+                   prompt=prompt, ladder=config.asr.retry_ladder)
 
 
 def speech_of(audio: np.ndarray, config: Config) -> tuple[tuple[float, float], ...] | None:
@@ -118,15 +150,31 @@ def speech_of(audio: np.ndarray, config: Config) -> tuple[tuple[float, float], .
     return tuple(speech_regions(audio, config.vad)) if config.vad.enabled else None
 
 
-def _detect(engine: Transcriber, audio: np.ndarray, candidates: list[str]) -> str:
-    lang, scores = engine.detect_language(audio, candidates)
-    log.info("detected language %s (%s)", lang, ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-    return lang
+def _detect(engine: Transcriber, audio: np.ndarray, speech: tuple[tuple[float, float], ...] | None,
+            candidates: list[str], config: Config, name: str) -> str:
+    decision = decide_language(engine, audio, speech, candidates, DecodeOptions.of(config.asr), name)
+    log.info("language %s, %s (%s)", decision.lang, decision.how,
+             ", ".join(f"{k} {v:.2f}" for k, v in decision.scores.items()))
+    return decision.lang
 
 
-def _dump_words(words: tuple[Word, ...]) -> bytes:
-    return json.dumps([[w.start, w.end, w.text, w.probability] for w in words], ensure_ascii=False).encode()
+def _dump_words(value: tuple[tuple[Word, ...], tuple[Untranscribed, ...]]) -> bytes:
+    words, lost = value
+    return json.dumps({"words": [[w.start, w.end, w.text, w.probability] for w in words],
+                       "untranscribed": [[u.start, u.end] for u in lost]}, ensure_ascii=False).encode()
 
 
-def _load_words(data: bytes) -> tuple[Word, ...]:
-    return tuple(Word(*w) for w in json.loads(data))
+def _load_words(data: bytes) -> tuple[tuple[Word, ...], tuple[Untranscribed, ...]]:
+    raw = json.loads(data)
+    return tuple(Word(*w) for w in raw["words"]), tuple(Untranscribed(*u) for u in raw["untranscribed"])
+
+
+def _dump_audio(audio: Audio) -> bytes:
+    damage = json.dumps([[d.start, d.end, d.reason] for d in audio.damage]).encode()
+    return len(damage).to_bytes(8, "little") + damage + dump_array(audio.samples)
+
+
+def _load_audio(data: bytes) -> Audio:
+    size = int.from_bytes(data[:8], "little")
+    damage = tuple(Damage(*d) for d in json.loads(data[8:8 + size]))
+    return Audio(load_array(data[8 + size:]), damage)

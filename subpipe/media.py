@@ -96,20 +96,100 @@ def choose_stream(info: MediaInfo, requested: int | None, lang: str | None) -> A
     return tagged[0] if tagged else info.audio_streams[0]
 
 
+@dataclass(frozen=True)
+class Damage:
+    """A stretch of the audio that could not be decoded (or is missing): ``start`` to ``end`` s."""
+
+    start: float
+    end: float
+    reason: str
+
+    def message(self, name: str) -> str:
+        return (f"{name}: audio damaged from {_clock(self.start)} to {_clock(self.end)} ({self.reason}): "
+                "no speech can be heard there; check the source")
+
+
+@dataclass(frozen=True)
+class Audio:
+    """One audio stream, decoded: 16 kHz mono samples on the container's timeline, and the
+    stretches that were damaged or missing (filled with silence so later times still match)."""
+
+    samples: np.ndarray
+    damage: tuple[Damage, ...] = ()
+
+
 def extract_audio(path: Path, stream: int) -> np.ndarray:
     """Audio stream ``stream`` of ``path`` as float32 mono samples at 16 kHz."""
+    return _decode(path, stream)[0]
+
+
+def read_audio(info: MediaInfo, stream: AudioStream) -> Audio:
+    """The stream's samples, and what of it is damaged.
+
+    Frames ffmpeg cannot decode are left out of its output, which would move every later
+    word earlier: resampling to the frames' timestamps fills them with silence instead.
+    Where ffmpeg reports decoding errors, the frames' timestamps say which stretches they
+    took; audio more than ``SHORT`` seconds shorter than the container says is cut short.
+    """
+    samples, errors = _decode(info.path, stream.index)
+    damage = list(_gaps(info.path, stream.index)) if errors else []
+    decoded = len(samples) / SAMPLE_RATE
+    expected = stream.duration or info.duration
+    if expected - decoded > SHORT:
+        damage.append(Damage(round(decoded, 3), round(expected, 3), "the file ends early: it may be cut short"))
+    return Audio(samples, tuple(damage))
+
+
+# Decoded audio this much shorter than the container says is reported as cut short.
+SHORT = 1.0
+# Frames missing for longer than this, or this close together, make one damaged stretch.
+GAP = 0.1
+
+
+def _decode(path: Path, stream: int) -> tuple[np.ndarray, bool]:
+    """Samples, and whether ffmpeg reported errors while decoding them."""
     import ffmpeg
 
     try:
-        out, _ = (
+        out, err = (
             ffmpeg.input(str(path))
-            .output("pipe:", map=f"0:a:{stream}", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
+            .output("pipe:", map=f"0:a:{stream}", af="aresample=async=1", format="s16le",
+                    acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
             .global_args("-nostdin", "-v", "error")
             .run(capture_stdout=True, capture_stderr=True)
         )
     except ffmpeg.Error as exc:
         raise InputError(f"could not decode audio from {path}: {last_line(exc.stderr)}") from None
-    return np.frombuffer(out, dtype=np.int16).astype(np.float32) / 32768.0
+    return np.frombuffer(out, dtype=np.int16).astype(np.float32) / 32768.0, bool(err.strip())
+
+
+def _gaps(path: Path, stream: int) -> list[Damage]:
+    """Stretches where the stream's decoded frames leave holes in time (ffprobe's frame times)."""
+    import ffmpeg
+
+    try:
+        frames = ffmpeg.probe(str(path), select_streams=f"a:{stream}", show_entries="frame=pts_time,pkt_duration_time",
+                              v="error").get("frames", [])
+    except ffmpeg.Error:
+        return [Damage(0.0, 0.0, "ffmpeg reported decoding errors it could not place")]
+    holes: list[tuple[float, float]] = []
+    end = None
+    for frame in frames:
+        at, length = _float(frame.get("pts_time")), _float(frame.get("pkt_duration_time"))
+        if at is None:
+            continue
+        if end is not None and at - end > GAP:
+            if holes and end - holes[-1][1] <= GAP * 5:
+                holes[-1] = (holes[-1][0], at)
+            else:
+                holes.append((end, at))
+        end = at + (length or 0.0)
+    return [Damage(round(a, 3), round(b, 3), "frames that could not be decoded") for a, b in holes]
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{secs:06.3f}"
 
 
 def is_silent(audio: np.ndarray, threshold_db: float = -60.0) -> bool:

@@ -12,7 +12,7 @@ import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from .asr import Progress
 from .bilingual import bilingual_tracks
@@ -25,7 +25,7 @@ from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
 from .manifest import Manifest, manifest_path
 from .review import write_review
 from .routes import bilingual_pairs, check_models, check_targets, make_translator, target_langs
-from .rules import AUDIO_RULES, RULE_NAMES, judge, judge_track, rule_breaks
+from .rules import AUDIO_RULES, RULE_NAMES, judge, judge_track, rule_breaks, timestamp
 from .srtio import laid_out, read_track, write_track
 from .translate import flag_lines, translate_tracks
 from .types import LANGUAGES, Cue, Track
@@ -33,7 +33,7 @@ from .types import LANGUAGES, Cue, Track
 log = logging.getLogger(__name__)
 
 # The kinds of finding a run counts, in the order its summary names them.
-KINDS = ("rule", "timing", "script", "translation")
+KINDS = ("rule", "untranscribed", "media", "timing", "script", "translation")
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,20 @@ class RunFinding:
     """Something in a run's output an editor should look at.
 
     ``kind``: ``rule`` (a rule break ``subpipe check`` reports in the written file),
-    ``timing`` (a cue's times against the speech or the audio), ``script`` (text in
-    the wrong script), ``translation`` (a translated cue or glossary term to check).
+    ``untranscribed`` (speech with no subtitle, ``start`` to ``end``), ``media`` (audio
+    that could not be decoded, ``start`` to ``end``), ``timing`` (a
+    cue's times against the speech or the audio), ``script`` (text in the wrong
+    script), ``translation`` (a translated cue or glossary term to check).
     """
 
     kind: str
     message: str
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start) if self.start is not None and self.end is not None else 0.0
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,7 @@ class RunResult:
 
     def counts(self) -> dict[str, int]:
         """Findings per kind, in ``KINDS`` order, kinds with none left out."""
-        counted = Counter(f.kind for f in self.findings)
-        return {kind: counted[kind] for kind in KINDS if counted[kind]}
+        return findings_record(self.findings)["counts"]
 
 
 @dataclass(frozen=True)
@@ -144,9 +151,12 @@ def run(
         warnings.append(f"{request.video.name}: audio stream {heard.stream.index} is silent; writing an empty {lang} track")
     elif not source.cues:
         warnings.append(f"{request.video.name}: no speech was recognised; writing an empty {lang} track")
+    warnings += [d.message(request.video.name) for d in heard.damage]
     done = _translated_cached(source, request.targets, config, glossary, heard, sound, cache)
     rules = {code: config.rules_for(code, heard.info.fps) for code in LANGUAGES}
-    findings = _source_findings(shaped, lang) + _rule_breaks(done.tracks, rules, skip=lang) + done.findings
+    findings = (_source_findings(shaped, lang) + _rule_breaks(done.tracks, rules, skip=lang)
+                + _untranscribed(heard, lang) + _damage(heard, request.video.name) + done.findings)
+    manifest.extra["findings"] = findings_record(findings)
     tracks = _written(done.tracks, bilingual_pairs(lang, request.targets, config), config)
     meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
     paths = write_tracks(tracks, out, stem, manifest, meta)
@@ -154,7 +164,7 @@ def run(
         named = {track_path(out, stem, name).name: track for name, track in tracks.items()}
         judged = {name: judge_track(track, rules, audio_end=heard.info.audio_end) for name, track in named.items()}
         paths += tuple(write_review(heard.info, named, judged, glossary, out / f"{stem}.review.html",
-                                    manifest.path))
+                                    manifest.path, [(u.start, u.end) for u in heard.untranscribed]))
     for warning in warnings:
         log.warning(warning)
     for line in [f.message for f in findings] + done.uses:
@@ -272,6 +282,27 @@ def _source_findings(shaped: ShapeResult, lang: str) -> list[RunFinding]:
     return out
 
 
+def _untranscribed(heard: Heard, lang: str) -> list[RunFinding]:
+    return [RunFinding("untranscribed", f"{lang}: {timestamp(u.start)} to {timestamp(u.end)}: {u.seconds:.1f} s of "
+                       "speech has no subtitle (every retry failed): subtitle it by hand", u.start, u.end)
+            for u in heard.untranscribed]
+
+
+def _damage(heard: Heard, name: str) -> list[RunFinding]:
+    return [RunFinding("media", d.message(name), d.start, d.end) for d in heard.damage]
+
+
+def findings_record(findings: Sequence[RunFinding]) -> dict:
+    """What the manifest (and batch's report) keeps of a run's findings: counts by kind,
+    and the stretches of speech with no subtitle and of damaged audio."""
+    counted = Counter(f.kind for f in findings)
+    return {
+        "counts": {kind: counted[kind] for kind in KINDS if counted[kind]},
+        "untranscribed": [[f.start, f.end] for f in findings if f.kind == "untranscribed"],
+        "damaged_audio": [[f.start, f.end] for f in findings if f.kind == "media"],
+    }
+
+
 def _rule_breaks(tracks: dict[str, Track], rules: Mapping, skip: str) -> list[RunFinding]:
     """The rule breaks of each single-language track but ``skip`` (the shaped source)."""
     return [RunFinding("rule", f"{lang}: cue {f.cue}: {f.message}")
@@ -292,7 +323,7 @@ def _translated_cached(source: Track, targets: tuple[str, ...], config: Config, 
 
     def dump(value: _Translation) -> bytes:
         return json.dumps({"tracks": {k: _track_json(t) for k, t in value.tracks.items()},
-                           "findings": [[f.kind, f.message] for f in value.findings],
+                           "findings": [[f.kind, f.message, f.start, f.end] for f in value.findings],
                            "uses": value.uses, "notices": value.notices}, ensure_ascii=False).encode()
 
     def load(data: bytes) -> _Translation:

@@ -69,8 +69,28 @@ class NoteEntry:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """A stretch of speech with no subtitle on the page, and what the editor said of it."""
+
+    n: int
+    start: float
+    end: float
+    status: str = "pending"
+    note: str = ""
+
+    def line(self) -> str:
+        note = " ".join(self.note.split())
+        return (f"untranscribed speech {timestamp(self.start)} to {timestamp(self.end)}: {self.status}"
+                + (f": {note}" if note else "") + " (approve it once it is subtitled, or is not speech)")
+
+
+@dataclass(frozen=True)
 class SignOff:
-    """What an export of the page says, checked against the page it came from."""
+    """What an export of the page says, checked against the page it came from.
+
+    Sign-off passes only when no cue is flagged and every stretch of speech with no
+    subtitle (``gaps``) is approved: an open gap is speech the film still lacks.
+    """
 
     page: str
     key: str
@@ -78,10 +98,15 @@ class SignOff:
     flagged: int
     pending: int
     entries: tuple[NoteEntry, ...]
+    gaps: tuple[Gap, ...] = ()
 
     @property
     def flagged_entries(self) -> tuple[NoteEntry, ...]:
         return tuple(e for e in self.entries if e.status == "flagged")
+
+    @property
+    def open_gaps(self) -> tuple[Gap, ...]:
+        return tuple(g for g in self.gaps if g.status != "approved")
 
     def as_manifest(self) -> dict[str, Any]:
         """Deterministic (no who, no when): the same export always records the same."""
@@ -93,6 +118,8 @@ class SignOff:
             "pending": self.pending,
             "notes": [{"track": e.track, "cue": e.cue, "time": timestamp(e.start),
                        "status": e.status, "note": e.note} for e in self.entries],
+            "untranscribed": [{"from": timestamp(g.start), "to": timestamp(g.end), "status": g.status,
+                               "note": g.note} for g in self.gaps],
         }
 
 
@@ -115,12 +142,20 @@ def review_command(video: Path, tracks: list[Path] | None, output: Path | None, 
                 for (name, track), path in zip(loaded.items(), paths)}
     glossary = load_glossary(config.translate.glossary_path)
     sidecar = manifest_path(Path(paths[0]).parent, video.stem)
-    return write_review(info, loaded, findings, glossary, output, sidecar)
+    return write_review(info, loaded, findings, glossary, output, sidecar, _recorded_gaps(sidecar))
+
+
+def _recorded_gaps(sidecar: Path) -> list[tuple[float, float]]:
+    """The untranscribed speech the run recorded in the film's manifest."""
+    spans = Manifest(sidecar).extra.get("findings", {}).get("untranscribed", [])
+    return [(float(a), float(b)) for a, b in spans if isinstance(a, (int, float)) and isinstance(b, (int, float))]
 
 
 def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping[str, Sequence[Finding]],
-                 glossary: Glossary | None, output: Path | None, manifest: Path) -> list[Path]:
-    """The page for ``tracks`` (by file name) with their ``findings``, and the proxy beside it.
+                 glossary: Glossary | None, output: Path | None, manifest: Path,
+                 gaps: Sequence[tuple[float, float]] = ()) -> list[Path]:
+    """The page for ``tracks`` (by file name) with their ``findings``, the speech no cue
+    covers (``gaps``, rows an editor must close), and the proxy beside it.
 
     An existing proxy newer than the video is kept.
     """
@@ -132,18 +167,19 @@ def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping
     if not _fresh(proxy, video):
         make_proxy(video, proxy)
     page = build_page(video.name, proxy.name, tracks, findings, glossary,
-                      manifest=os.path.relpath(manifest, output.parent))
+                      manifest=os.path.relpath(manifest, output.parent), gaps=gaps)
     write_text(output, page)
     return [output, proxy]
 
 
 def notes_command(notes: Path, page: Path) -> tuple[int, list[str]]:
-    """Apply an export; returns (exit status, one line per flagged cue).
+    """Apply an export; returns (exit status, one line per flagged cue and open gap).
 
-    Status 1 when any cue is flagged (like findings from ``check``), else 0.
+    Status 1 when any cue is flagged or any stretch of untranscribed speech is still
+    open (like findings from ``check``), else 0.
     """
     result = apply_notes(notes, page)
-    lines = [entry.line() for entry in result.flagged_entries]
+    lines = [entry.line() for entry in result.flagged_entries] + [gap.line() for gap in result.open_gaps]
     return (1 if lines else 0), lines
 
 
@@ -243,9 +279,9 @@ def _fresh(proxy: Path, video: Path) -> bool:
 
 def build_page(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
                findings: Mapping[str, Sequence[Finding]], glossary: Glossary | None,
-               *, manifest: str | None = None) -> str:
+               *, manifest: str | None = None, gaps: Sequence[tuple[float, float]] = ()) -> str:
     """The review page as HTML text. Pure: same inputs, same bytes."""
-    data = page_data(video_name, proxy_name, tracks, findings, glossary, manifest=manifest)
+    data = page_data(video_name, proxy_name, tracks, findings, glossary, manifest=manifest, gaps=gaps)
     template = TEMPLATE.read_text(encoding="utf-8")
     slots = {
         "TITLE": html.escape(f"Review: {video_name}"),
@@ -258,7 +294,7 @@ def build_page(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
 
 def page_data(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
               findings: Mapping[str, Sequence[Finding]], glossary: Glossary | None,
-              *, manifest: str | None = None) -> dict[str, Any]:
+              *, manifest: str | None = None, gaps: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
     """Everything the page's script needs, as plain JSON values."""
     track_list = [_track_data(name, track, findings.get(name, ())) for name, track in tracks.items()]
     return {
@@ -268,17 +304,21 @@ def page_data(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
         "stem": Path(video_name).stem,
         "proxy": proxy_name,
         "manifest": manifest or f"{Path(video_name).stem}.subpipe.json",
-        "key": cues_key(tracks),
+        "key": cues_key(tracks, gaps),
         "aligned": aligned(list(tracks.values())),
         "tracks": track_list,
+        "gaps": [{"n": k, "start": round(a, 3), "end": round(b, 3), "time": timestamp(a), "until": timestamp(b),
+                  "seconds": round(b - a, 1)} for k, (a, b) in enumerate(gaps, 1)],
         "glossary": _glossary_data(glossary),
     }
 
 
-def cues_key(tracks: Mapping[str, Track]) -> str:
-    """A short hash of every cue: a rebuilt page with other cues gets other storage."""
+def cues_key(tracks: Mapping[str, Track], gaps: Sequence[tuple[float, float]] = ()) -> str:
+    """A short hash of every cue (and gap): a rebuilt page with other cues gets other storage."""
     doc = [[name, t.lang, [[round(c.start, 3), round(c.end, 3), list(c.lines)] for c in t.cues]]
            for name, t in tracks.items()]
+    if gaps:
+        doc.append([[round(a, 3), round(b, 3)] for a, b in gaps])
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -431,7 +471,25 @@ def signoff(doc: Mapping[str, Any], data: Mapping[str, Any], *, notes_name: str 
     total = sum(len(t["cues"]) for t in data["tracks"])
     approved = sum(e.status == "approved" for e in kept)
     flagged = sum(e.status == "flagged" for e in kept)
-    return SignOff(page_name, data["key"], approved, flagged, total - approved - flagged, kept)
+    return SignOff(page_name, data["key"], approved, flagged, total - approved - flagged, kept,
+                   _gaps(doc.get("gaps", []), data.get("gaps", []), notes_name))
+
+
+def _gaps(items: Any, page: Sequence[Mapping[str, Any]], notes_name: str) -> tuple[Gap, ...]:
+    """Every gap of the page, with the status the export gives it (pending when none)."""
+    if not isinstance(items, list):
+        raise InputError(f"{notes_name}: 'gaps' must be a list")
+    said: dict[int, tuple[str, str]] = {}
+    for item in items:
+        n = item.get("n") if isinstance(item, dict) else None
+        status, note = (item.get("status"), item.get("note", "")) if isinstance(item, dict) else (None, None)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(page):
+            raise InputError(f"{notes_name}: the page has no untranscribed stretch {n!r}")
+        if status not in STATUSES or not isinstance(note, str):
+            raise InputError(f"{notes_name}: untranscribed stretch {n}: status must be one of"
+                             f" {', '.join(STATUSES)} and note a string")
+        said[n] = (status, note)
+    return tuple(Gap(g["n"], float(g["start"]), float(g["end"]), *said.get(g["n"], ("pending", ""))) for g in page)
 
 
 def _entry(item: Any, order: Mapping[str, tuple[int, dict]], notes_name: str) -> NoteEntry:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from subpipe.script import line_lang, visible
+from subpipe.timeline import uncovered
 from subpipe.types import Cue, Track
 
 ERROR = "error"
@@ -26,9 +27,10 @@ _TINY = 1e-6
 
 # The rules a cue can break, as ``judge`` (and ``subpipe check``) names them.
 RULE_NAMES = ("chars_per_line", "lines_per_cue", "reading_speed", "min_duration", "max_duration",
-              "min_gap", "overlap", "time_order", "end_before_start", "empty_cue", "past_audio_end")
-# Of those, the one that needs the audio (``check --video``): timing against the film.
-AUDIO_RULES = frozenset({"past_audio_end"})
+              "min_gap", "overlap", "time_order", "end_before_start", "empty_cue", "past_audio_end",
+              "untranscribed_speech")
+# Of those, the ones that need the audio (``check --video``): cues against the film.
+AUDIO_RULES = frozenset({"past_audio_end", "untranscribed_speech"})
 # The rules a cue's text can break whatever its times: what a translation can add.
 TEXT_RULES = frozenset({"chars_per_line", "lines_per_cue", "reading_speed", "empty_cue"})
 
@@ -174,6 +176,14 @@ def judge_entries(entries: Sequence[Entry], timing: Rules, layout: Layout,
         if latest is None or latest.end is None or entry.end >= latest.end:
             latest = entry
     return findings
+
+
+def untranscribed(cues: Sequence[Cue], speech: Sequence[tuple[float, float]]) -> list[Finding]:
+    """Speech (voice activity on the film) that no cue is on screen for, stretch by stretch."""
+    return [Finding(None, a, "untranscribed_speech", round(b - a, 3), None, ERROR,
+                    f"untranscribed_speech {number(b - a)} s of speech from {timestamp(a)} to {timestamp(b)} "
+                    "has no subtitle")
+            for a, b in uncovered(speech, [(c.start, c.end) for c in cues])]
 
 
 def timestamp(seconds: float) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Sequence
 
 from subpipe.errors import ConfigError
 
@@ -29,6 +30,13 @@ CJK_MARKS = ((0x3000, 0x303F), (0xFF00, 0xFFEF))
 FULL_STOPS = frozenset(".!?。！？۔؟")
 ELLIPSIS = "…"
 CLAUSE_ENDS = frozenset(",;:，、；：،؛")
+
+# A block of words repeated this many times in a row is a loop (a recogniser's or a
+# translator's)...
+LOOP_REPEATS = 3
+# ...when the block holds at least this many letters ("no, no, no" is real speech).
+LOOP_MIN_CHARS = 4
+LOOP_MAX_WORDS = 40
 
 # Whisper often writes Arabic yeh/kaf where Urdu uses its own letters.
 _URDU_LETTERS = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649": "\u06cc"})
@@ -117,6 +125,61 @@ def comparable(text: str) -> str:
     """A key for comparing texts: NFKC, Simplified, casefolded, letters and digits only."""
     text = to_simplified(unicodedata.normalize("NFKC", text)).casefold()
     return "".join(ch for ch in text if ch.isalnum())
+
+
+def repeated(keys: Sequence[str]) -> set[int]:
+    """Indices of the second and later copies of a block of ``keys`` (words, made
+    comparable) repeated LOOP_REPEATS or more times in a row."""
+    drop: set[int] = set()
+    p = 0
+    while p < len(keys):
+        step = 1
+        for width in range(1, min(LOOP_MAX_WORDS, (len(keys) - p) // LOOP_REPEATS) + 1):
+            block = keys[p:p + width]
+            if len("".join(block)) < LOOP_MIN_CHARS:
+                continue
+            copies = 1
+            while keys[p + copies * width:p + (copies + 1) * width] == block:
+                copies += 1
+            if copies >= LOOP_REPEATS:
+                drop.update(range(p + width, p + copies * width))
+                step = copies * width
+                break
+        p += step
+    return drop
+
+
+def script_of(ch: str) -> str | None:
+    """``zh`` (Han), ``ur`` (Arabic), ``en`` (Latin, full-width too), ``other`` for
+    letters of other scripts; None for what is not a letter."""
+    if not ch.isalpha():
+        return None
+    if in_ranges(ch, HAN):
+        return "zh"
+    if in_ranges(ch, ARABIC):
+        return "ur"
+    if ord(ch) < LATIN_END or 0xFF21 <= ord(ch) <= 0xFF5A:
+        return "en"
+    return "other"
+
+
+def foreign(text: str, lang: str) -> list[str]:
+    """The runs of letters in ``text`` that a ``lang`` track must not hold.
+
+    Any letters but the language's own script; Latin words are allowed in Urdu and
+    Mandarin when they are names or acronyms (a capital letter in the word: Lahore,
+    CPEC, iPhone) — digits and punctuation are never foreign.
+    """
+    runs, current, kind = [], "", None
+    for ch in text + " ":
+        script = script_of(ch)
+        if script is not None and script == kind:
+            current += ch
+            continue
+        if kind is not None and kind != lang and not (kind == "en" and any(c.isupper() for c in current)):
+            runs.append(current)
+        current, kind = (ch, script) if script is not None else ("", None)
+    return runs
 
 
 @lru_cache(maxsize=1)

@@ -20,10 +20,10 @@ from .config import OPUS_MT as HUB_IDS
 from .config import TranslateSettings
 from .errors import ModelError, PipelineFailed
 from .glossary import Checked, Glossary, GlossaryMiss, GlossaryUse, Slot, check, fill, protect
-from .linebreak import CLOSING, break_lines, units_of
+from .linebreak import CLOSING, break_lines, measure, units_of
 from .online import offline
 from .rules import TEXT_RULES, Finding, Rules, judge
-from .script import FULL_STOPS, normalize, visible
+from .script import FULL_STOPS, comparable, foreign, normalize, repeated, visible
 from .types import Cue, Track
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 TARGET_TOKENS = {"en-zh": ">>cmn_Hans<<"}
 PIVOT = "en"
 FILLER = "…"
+# What a cue shows when nothing of its translation could be kept.
+UNTRANSLATED = "[untranslated]"
+# A translation that loops or holds another script is decoded again this way.
+RETRY_BEAMS = 4
+RETRY_NO_REPEAT = 3
 _MODEL_FILES = ("config.json", "source.spm", "target.spm", "vocab.json")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # The model's position table bounds a sentence; longer input is cut, not crashed on.
@@ -89,6 +94,9 @@ class RoutedTranslator:
 
     def translate_spans(self, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
         return _run_engine(self.pick(src, tgt), spans, src, tgt)
+
+    def retranslate_spans(self, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
+        return _run_engine(self.pick(src, tgt), spans, src, tgt, again=True)
 
     def engine_for(self, src: str, tgt: str) -> str:
         return engine_name(self.pick(src, tgt), src, tgt)
@@ -172,7 +180,12 @@ class MarianTranslator:
         """Load the model for ``src``->``tgt`` now (so a missing model fails early)."""
         self._model(f"{src}-{tgt}")
 
-    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+    def retranslate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        """``translate`` again, for sentences whose first translation looped or held
+        another script: a wider beam that may not repeat any three tokens."""
+        return self.translate(texts, src, tgt, again=True)
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str, *, again: bool = False) -> list[str]:
         if not texts:
             return []
         import torch
@@ -195,17 +208,19 @@ class MarianTranslator:
             for first in range(0, len(order), size):
                 chunk = order[first:first + size]
                 batch = tokenizer.pad({"input_ids": [encoded[i] for i in chunk]}, return_tensors="pt")
-                args = self._generate_args(model.config.max_position_embeddings - 1)
+                args = self._generate_args(model.config.max_position_embeddings - 1, again)
                 generated = model.generate(**{k: v.to(device) for k, v in batch.items()}, **args)
                 decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)
                 for index, text in zip(chunk, decoded):
                     out[index] = text.strip()
         return out
 
-    def _generate_args(self, longest: int) -> dict[str, Any]:
+    def _generate_args(self, longest: int, again: bool = False) -> dict[str, Any]:
         s = self.settings
         most = min(s.max_new_tokens, longest)
         args: dict[str, Any] = {"num_beams": s.num_beams, "do_sample": False, "max_new_tokens": most}
+        if again:
+            args.update(num_beams=max(RETRY_BEAMS, s.num_beams), no_repeat_ngram_size=RETRY_NO_REPEAT)
         if self.min_new_tokens:
             args["min_new_tokens"] = min(self.min_new_tokens, most)
         return args
@@ -252,7 +267,8 @@ def _device(asked: str) -> str:
 
 @dataclass(frozen=True)
 class Flag:
-    """A target cue kept as it is but worth an editor's look (``filler``: no words of its own)."""
+    """A target cue kept but worth an editor's look: ``filler`` (no words of its own),
+    ``cleaned`` (another script or a loop taken out of its translation)."""
 
     cue: int  # 0-based
     kind: str
@@ -326,6 +342,7 @@ class _Translated:
     uses: tuple[GlossaryUse, ...]
     misses: tuple[GlossaryMiss, ...]
     engine: str
+    flags: tuple[Flag, ...] = ()
 
     def filled(self) -> list[str]:
         return [fill(text, slots) for text, slots in zip(self.texts, self.slots)]
@@ -409,9 +426,9 @@ def translate_tracks(
 
 
 def _chain(first: _Translated, second: _Translated) -> _Translated:
-    # The middle's glossary misses matter to the end track too: the term never reached it.
+    # The middle's glossary misses and flags matter to the end track too: it was made from them.
     return replace(second, src=first.src, misses=first.misses + second.misses,
-                   engine=f"{first.engine} + {second.engine}")
+                   engine=f"{first.engine} + {second.engine}", flags=first.flags + second.flags)
 
 
 def _translate(
@@ -425,11 +442,12 @@ def _translate(
     protected = [protect(text, src, tgt, glossary) for text in texts]
     todo = [i for i, p in enumerate(protected) if p.text.strip()]
     spans = [Span(protected[i].text, plan[i].start, plan[i].end) for i in todo]
-    outputs = _run_engine(translator, spans, src, tgt)
     raw = [""] * len(texts)
-    for i, text in zip(todo, outputs):
+    for i, text in zip(todo, _run_engine(translator, spans, src, tgt)):
         # Models write Traditional characters and half-width CJK punctuation now and then.
         raw[i] = normalize(text, tgt).strip()
+    raw, flags = _sane(raw, [spans[todo.index(i)] if i in todo else None for i in range(len(raw))], plan,
+                       src, tgt, translator)
     checked = [check(text, p.slots) for text, p in zip(raw, protected)]
     return _Translated(
         src, tgt,
@@ -438,16 +456,67 @@ def _translate(
         _with_cues(plan, checked, "uses"),
         _with_cues(plan, checked, "misses"),
         engine_name(translator, src, tgt),
+        tuple(flags),
     )
 
 
-def _run_engine(translator: Any, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
+def _sane(raw: list[str], spans: Sequence[Span | None], plan: Sequence[Sentence], src: str, tgt: str,
+          translator: Translator) -> tuple[list[str], list[Flag]]:
+    """Translations fit for a ``tgt`` track: no other script, no loop.
+
+    A sentence that fails is decoded again (a wider beam that may not repeat itself,
+    where the engine can); if it still fails, what is wrong is taken out (a visible
+    placeholder where nothing is left) and its cues are flagged: never shipped as it came.
+    """
+    bad = [i for i, text in enumerate(raw) if flaws(text, tgt)]
+    if not bad:
+        return raw, []
+    again = _run_engine(translator, [spans[i] for i in bad], src, tgt, again=True)
+    out, flags = list(raw), []
+    for i, text in zip(bad, again):
+        text = normalize(text, tgt).strip()
+        if not flaws(text, tgt):
+            out[i] = text
+            continue
+        found = flaws(text, tgt)
+        out[i] = cleaned(text, tgt)
+        message = f"the translation {' and '.join(found)}, decoded again and still so: cut to {out[i]!r}"
+        flags += [Flag(cue, "cleaned", message) for cue in plan[i].cues]
+    return out, flags
+
+
+def flaws(text: str, lang: str) -> list[str]:
+    """What makes ``text`` unfit for a ``lang`` track: letters of another script, a loop."""
+    found = []
+    wrong = foreign(text, lang)
+    if wrong:
+        found.append(f"held {', '.join(repr(w) for w in wrong[:3])} (not {lang} script)")
+    if repeated([comparable(u) for u in _units(text, lang)]):
+        found.append("repeated a word or phrase in a loop")
+    return found
+
+
+def cleaned(text: str, lang: str) -> str:
+    """``text`` without other scripts' letters and without the repeats of a loop."""
+    for run in foreign(text, lang):
+        text = text.replace(run, " ")
+    units = _units(text, lang)
+    drop = repeated([comparable(u) for u in units])
+    kept = "".join(u for k, u in enumerate(units) if k not in drop)
+    kept = re.sub(r"\s+", " ", kept).strip()
+    return kept if any(ch.isalnum() for ch in kept) else UNTRANSLATED
+
+
+def _run_engine(translator: Any, spans: Sequence[Span], src: str, tgt: str, *, again: bool = False) -> list[str]:
+    """The engine's texts for ``spans``; ``again``: its second try, where it has one."""
     if not spans:
         return []
     if isinstance(translator, SpanTranslator):
-        out = list(translator.translate_spans(spans, src, tgt))
+        method = getattr(translator, "retranslate_spans", None) if again else None
+        out = list((method or translator.translate_spans)(spans, src, tgt))
     else:
-        out = list(translator.translate([s.text for s in spans], src, tgt))
+        method = getattr(translator, "retranslate", None) if again else None
+        out = list((method or translator.translate)([s.text for s in spans], src, tgt))
     if len(out) != len(spans):
         raise PipelineFailed(f"{engine_name(translator, src, tgt)} returned {len(out)} texts for {len(spans)}")
     return [str(text) for text in out]
@@ -459,11 +528,12 @@ def _with_cues(plan: Sequence[Sentence], checked: Sequence[Checked], what: str) 
 
 def _result(track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str, rules: Rules) -> TranslationResult:
     cues: list[Cue] = []
-    flags: list[Flag] = []
+    flags: list[Flag] = list(done.flags)
     for sentence, text, slots in zip(plan, done.texts, done.slots):
         source = track.cues[sentence.first:sentence.last + 1]
         shares = [len(re.sub(r"\s", "", cue_text(c, track.lang))) for c in source]
-        parts = distribute(text, shares, tgt, _measure(slots))
+        parts = distribute(text, shares, tgt, _measure(slots),
+                           lambda part: measure(fill(part, slots), tgt, rules).lines <= rules.max_lines)
         for offset, (cue, part) in enumerate(zip(source, parts)):
             if part == FILLER:
                 flags.append(Flag(sentence.first + offset, "filler", FILLER_MESSAGE))
@@ -472,6 +542,7 @@ def _result(track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str,
     out = Track(tgt, tuple(cues))
     _assert_aligned(track, out)
     findings = tuple(f for f in judge(out.cues, rules) if f.rule in TEXT_RULES)
+    flags.sort(key=lambda f: f.cue)
     return TranslationResult(out, done.src, done.engine, done.uses, done.misses, findings, tuple(flags))
 
 
@@ -483,12 +554,14 @@ def _measure(slots: Sequence[Slot]) -> Callable[[str], float]:
 
 
 def distribute(
-    text: str, shares: Sequence[float], lang: str, measure: Callable[[str], float] | None = None
+    text: str, shares: Sequence[float], lang: str, measure: Callable[[str], float] | None = None,
+    fits: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """Split ``text`` into ``len(shares)`` non-empty parts sized like ``shares``.
 
     Cuts fall between words (en, ur) or between jieba words and then characters (zh);
-    a part that gets no text at all holds ``FILLER``.
+    a part that gets no text at all holds ``FILLER``. With ``fits`` (does a part fit
+    its cue's lines?), cuts move off the shares when that makes every part fit.
     """
     n = len(shares)
     if n == 0:
@@ -498,8 +571,42 @@ def distribute(
         units = _chars(text)
     sizes = [(measure or _length)(u) for u in units]
     cuts = _cuts(sizes, shares)
+    if fits is not None and not all(fits("".join(units[a:b])) for a, b in zip(cuts, cuts[1:])):
+        cuts = _fitting_cuts(units, sizes, shares, fits) or cuts
     parts = ["".join(units[a:b]).strip() for a, b in zip(cuts, cuts[1:])]
     return [part if visible(part).strip() else FILLER for part in parts]
+
+
+def _fitting_cuts(units: Sequence[str], sizes: Sequence[float], shares: Sequence[float],
+                  fits: Callable[[str], bool]) -> list[int] | None:
+    """Cuts where every part fits and is not empty, closest to the shares; None if there are none."""
+    n, m = len(shares), len(units)
+    if m < n:
+        return None
+    weights = [max(0.0, float(s)) for s in shares]
+    weights = weights if sum(weights) > 0 else [1.0] * n
+    cum = [0.0]
+    for size in sizes:
+        cum.append(cum[-1] + size)
+    goals = [sum(weights[:k]) / sum(weights) * cum[-1] for k in range(n + 1)]
+    inf = float("inf")
+    # best[k][c]: the least distance from the shares of k parts that end at unit c.
+    best = [[inf] * (m + 1) for _ in range(n + 1)]
+    back = [[0] * (m + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    for k in range(1, n + 1):
+        for c in range(k, m - (n - k) + 1):
+            for b in range(k - 1, c):
+                if best[k - 1][b] < inf and fits("".join(units[b:c])):
+                    cost = best[k - 1][b] + abs(cum[c] - goals[k])
+                    if cost < best[k][c]:
+                        best[k][c], back[k][c] = cost, b
+    if best[n][m] == inf:
+        return None
+    cuts = [m]
+    for k in range(n, 0, -1):
+        cuts.append(back[k][cuts[-1]])
+    return cuts[::-1]
 
 
 def _length(unit: str) -> float:

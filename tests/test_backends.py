@@ -197,7 +197,7 @@ def test_words_are_kept_inside_the_speech_regions() -> None:
 # --- faster-whisper: loops and memory ---------------------------------------------------
 
 def test_repetition_is_measured_as_openai_whisper_does() -> None:
-    from subpipe.asr.backend_ct2 import LOOP_RATIO, compression_ratio
+    from subpipe.asr.loops import LOOP_RATIO, compression_ratio
 
     assert compression_ratio("روز داری کے خیلاف دہ پر کای " * 8) > LOOP_RATIO
     assert compression_ratio("人人有权享受生命、自由和人身安全。任何人不得加以酷刑。") < LOOP_RATIO
@@ -208,7 +208,8 @@ def test_only_looping_windows_are_decoded_again_with_a_beam() -> None:
     # Selection logic only: the pipeline stands in for CTranslate2.
     from types import SimpleNamespace
 
-    from subpipe.asr.backend_ct2 import REPAIR_BEAM, FasterWhisper
+    from subpipe.asr.backend_ct2 import FasterWhisper
+    from subpipe.asr.loops import REPAIR_BEAM
 
     calls = []
 
@@ -258,3 +259,58 @@ def test_encoding_and_aligning_in_parts_gives_the_batch_result(tiny_resolved) ->
     actual = _align_in_parts(model.find_alignment, 2)(tokenizer, tokens, parts, frames)
     assert [[(w["word"], w["start"], w["end"]) for w in a] for a in actual] == \
            [[(w["word"], w["start"], w["end"]) for w in e] for e in expected]
+
+
+# --- the token limit: a loop, repaired, never a crash ------------------------------------
+
+def test_faster_whisper_treats_a_window_at_the_token_limit_as_a_loop() -> None:
+    from types import SimpleNamespace
+
+    from subpipe.asr.backend_ct2 import FasterWhisper
+    from subpipe.asr.loops import REPAIR_BEAM
+
+    calls = []
+
+    def forward(features, tokenizer, metadata, options):
+        calls.append(options.beam_size)
+        return [[{"text": "fixed", "tokens": [1, 2]}] for _ in metadata]
+
+    engine = FasterWhisper.__new__(FasterWhisper)
+    engine.pipeline = SimpleNamespace(forward=forward)
+    engine._features = lambda audios: np.zeros((len(audios), 80, 3000), np.float32)
+    windows = [Window(((0.0, 1.0),)), Window(((2.0, 3.0),))]
+    metadata = [{"offset": 0.0, "duration": 1.0}, {"offset": 1.0, "duration": 1.0}]
+    # Text that does not compress (no repeated phrase) but fills every position left.
+    outputs = [[{"text": "short", "tokens": [7]}], [{"text": " ".join(map(str, range(300))), "tokens": list(range(444))}]]
+
+    @dataclass
+    class Options:
+        beam_size: int = 1
+        best_of: int = 1
+
+    repaired = engine._repair_loops(np.zeros(16_000 * 4, np.float32), windows, metadata, outputs, None, Options(),
+                                    limit=444)
+    assert calls == [REPAIR_BEAM]
+    assert [p[0]["text"] for p in repaired] == ["short", "fixed"]
+
+
+@pytest.mark.slow  # the random model decodes a 30 s window to the token limit, greedy then with a beam
+def test_transformers_repairs_a_window_at_the_token_limit_without_crashing(tiny_resolved) -> None:
+    from subpipe.asr.backend_hf import HFWhisper
+    from subpipe.asr.convert import transformers_folder
+    from subpipe.asr.loops import REPAIR_BEAM
+
+    engine = HFWhisper(transformers_folder(tiny_resolved), GREEDY, batch_size=2)
+    audio, window = _tone(30.0), Window(((0.0, 30.0),))
+    (raw,) = engine._decode_batch(audio, [window], "zh", None, replace(GREEDY, repair=False))
+    assert raw.at_limit and raw.words  # the forced pass that times the words fits the decoder
+    beams = []
+    decode = engine._words
+
+    def spy(audio, batch, lang, task, prompt, beam):  # noqa: ANN001, ANN202
+        beams.append(beam)
+        return decode(audio, batch, lang, task, prompt, beam)
+
+    engine._words = spy  # type: ignore[method-assign]
+    engine._decode_batch(audio, [window], "zh", None, GREEDY)
+    assert beams == [1, REPAIR_BEAM]

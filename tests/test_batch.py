@@ -49,7 +49,7 @@ def test_a_failing_file_does_not_stop_the_rest(season: Path, tiny_config: Path, 
     broken = next(f for f in report["files"] if f["file"].endswith("broken.mp4"))
     assert "not a media file ffmpeg can read" in broken["error"]
     header = next(line for line in result.stderr.splitlines() if line.startswith("FILE"))
-    assert header.split() == ["FILE", "DURATION", "LANG", "CUES", "SECONDS", "STATUS", "ERROR"]
+    assert header.split() == ["FILE", "DURATION", "LANG", "CUES", "FINDINGS", "SECONDS", "STATUS", "ERROR"]
 
 
 def test_manifest_rows_are_checked_and_bad_ones_skipped_by_line(media: Path, tiny_config: Path,

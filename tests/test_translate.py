@@ -444,3 +444,83 @@ def test_distribution_loses_no_word(words: list[str], shares: list[int]) -> None
     parts = distribute(" ".join(words), shares, "en")
     assert len(parts) == len(shares) and all(parts)
     assert " ".join(p for p in parts if p != FILLER).split() == " ".join(words).split()
+
+
+# --- sane tracks: no other script, no loop -------------------------------------------
+
+class Stubborn:
+    """Answers with fixed outputs; a second try (``retranslate``) gives ``again``."""
+
+    def __init__(self, first: Sequence[str], again: Sequence[str]):
+        self.first, self.again, self.retried = list(first), list(again), []
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        return self.first[: len(texts)]
+
+    def retranslate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        self.retried.extend(texts)
+        return self.again[: len(texts)]
+
+
+HAN_IN_ENGLISH = "China's China-US電視台與巴基斯坦電視台之間的一項你一些意"
+LOOP = "The family is a natural and basic social security security security security security"
+
+
+@pytest.mark.parametrize("bad", [HAN_IN_ENGLISH, LOOP])
+def test_a_bad_translation_is_decoded_again_and_kept_when_fixed(bad: str) -> None:
+    engine = Stubborn([bad], ["The family is the natural and fundamental group unit of society."])
+    result = translate_track(_track("zh", "家庭是天然的和基本的社会单元。"), "en", engine, RULES["en"])
+    assert engine.retried and result.flags == ()
+    assert " ".join(result.track.cues[0].lines) == "The family is the natural and fundamental group unit of society."
+
+
+def test_a_translation_still_bad_loses_the_foreign_script_and_is_flagged() -> None:
+    engine = Stubborn([HAN_IN_ENGLISH], [HAN_IN_ENGLISH])
+    result = translate_track(_track("zh", "中国和巴基斯坦电视台", "之间的合作。"), "en", engine, RULES["en"])
+    assert " ".join(" ".join(c.lines) for c in result.track.cues) == "China's China-US"
+    assert not any("\u4e00" <= ch <= "\u9fff" for c in result.track.cues for ch in c.text)
+    assert [(f.cue, f.kind) for f in result.flags] == [(0, "cleaned"), (1, "cleaned")]
+    assert "not en script" in result.flags[0].message
+    assert len(result.track.cues) == 2 and result.track.cues[1].start == 2.5
+
+
+def test_a_loop_left_after_the_retry_is_cut_to_one_copy() -> None:
+    engine = Stubborn([LOOP], [LOOP])
+    result = translate_track(_track("zh", "家庭是天然的和基本的社会单元。"), "en", engine, RULES["en"])
+    assert " ".join(result.track.cues[0].lines) == "The family is a natural and basic social security"
+    assert [f.kind for f in result.flags] == ["cleaned"]
+
+
+def test_nothing_left_shows_a_placeholder() -> None:
+    result = translate_track(_track("en", "Hello."), "zh", Stubborn(["hello hello world"], ["hello there"]),
+                             RULES["zh"])
+    assert result.track.cues[0].lines == ("[untranslated]",)
+    assert [f.kind for f in result.flags] == ["cleaned"]
+
+
+def test_names_and_acronyms_stay_in_urdu_and_mandarin() -> None:
+    from subpipe.translate import flaws
+
+    assert flaws("وزیر اعظم نے CPEC اور PTV کے بارے میں Lahore میں بات کی", "ur") == []
+    assert flaws("巴基斯坦 PTV 和 CCTV 合作 iPhone", "zh") == []
+    assert flaws("یہ bahut acha hai", "ur") == ["held 'bahut', 'acha', 'hai' (not ur script)"]
+    assert flaws("No, no, no.", "en") == []  # real speech repeats short words
+
+
+def test_tiny_marian_decodes_again_without_repeats(marian: MarianTranslator) -> None:
+    # The real second try: a wider beam that may not repeat any three tokens.
+    (first,) = marian.translate(["یہ ایک جملہ ہے"], "ur", "en")
+    (again,) = marian.retranslate(["یہ ایک جملہ ہے"], "ur", "en")
+    assert isinstance(first, str) and isinstance(again, str)
+    tokens = again.split()
+    assert all(tokens[k:k + 3] != tokens[k + 1:k + 4] for k in range(len(tokens) - 3)) or len(tokens) < 4
+
+
+def test_a_sentence_that_fits_its_cues_never_takes_three_lines() -> None:
+    # 96 characters over two cues whose shares would put 90 in the first (three lines of
+    # 42): the cut moves so that each cue fits its two lines.
+    source = Track("zh", (Cue(0.0, 6.9, ("这是一个很长很长的句子需要很多字幕",)), Cue(7.0, 9.9, ("好。",))))
+    english = "The sentence is long enough that one cue would need three lines of text to hold all of it here."
+    result = translate_track(source, "en", Echo([english]), RULES["en"])
+    assert all(len(c.lines) <= 2 for c in result.track.cues)
+    assert " ".join(" ".join(c.lines) for c in result.track.cues) == english

@@ -7,8 +7,8 @@ encoded and decoded at once.
 
 from __future__ import annotations
 
+import itertools
 import logging
-import zlib
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -19,21 +19,25 @@ from ..errors import ModelError
 from ..media import SAMPLE_RATE
 from ..types import Word
 from .interface import DecodeOptions, Progress
-from .windows import MEL_FRAMES, MEL_FRAMES_PER_SECOND, WINDOW, BatchedBackend, Window, batches, clip_windows
+from .loops import LOOP_RATIO, NO_REPEAT_NGRAM, REPAIR_BEAM, TEXT_CONTEXT
+from .loops import looping as looping_text
+from .windows import (
+    MEL_FRAMES,
+    MEL_FRAMES_PER_SECOND,
+    WINDOW,
+    BatchedBackend,
+    Decoded,
+    Window,
+    batches,
+    clip_windows,
+    decode_safely,
+)
 from .word_timing import APPEND_PUNCTUATION, PREPEND_PUNCTUATION
 
 log = logging.getLogger(__name__)
 
 PART = 2  # windows per encoder and aligner call on CPU
-LOOP_RATIO = 2.4  # openai-whisper's compression_ratio_threshold: above it, text repeats itself
-REPAIR_BEAM = 5
 CLIP_CONTEXT = 3.0  # seconds of silence the encoder sees after a translated clip
-
-
-def compression_ratio(text: str) -> float:
-    """Bytes of ``text`` over bytes of its zlib compression (openai-whisper's repetition test)."""
-    raw = text.encode("utf-8")
-    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
 def _encode_in_parts(encode, part: int):
@@ -130,32 +134,40 @@ class FasterWhisper(BatchedBackend):
         best = max(candidates, key=lambda lang: (scores[lang], -list(candidates).index(lang)))
         return best, scores
 
-    def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str,
-                        progress: Progress | None, prompt: str | None) -> list[list[Word]]:
+    def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str, progress: Progress | None,
+                        prompt: str | None, options: DecodeOptions) -> list[Decoded]:
         if not windows:
             return []
-        tokenizer, options = self._setup(lang, "transcribe", word_timestamps=True, prompt=prompt)
-        found: list[list[Word]] = []
+        tokenizer, fw_options, limit = self._setup(lang, "transcribe", True, prompt, options)
         # faster-whisper keeps the last word's end across batches to trim overlong first
         # words; our windows lie on one glued timeline, as in its own batched pipeline.
         self.pipeline.last_speech_timestamp = 0.0
-        offset = 0.0
-        for batch in batches(windows, self.batch_size):
-            metadata = []
-            for window in batch:
-                metadata.append({"offset": offset, "duration": window.duration})
-                offset += window.duration
-            outputs = self.pipeline.forward(self._features([w.samples(audio) for w in batch]), tokenizer,
-                                            metadata, options)
-            outputs = self._repair_loops(audio, batch, metadata, outputs, tokenizer, options)
-            for meta, parts in zip(metadata, outputs):
-                found.append([Word(float(w["start"]) - meta["offset"], float(w["end"]) - meta["offset"], w["word"],
-                                   float(w["probability"])) for part in parts for w in part.get("words") or ()])
+        offsets = list(itertools.accumulate((w.duration for w in windows), initial=0.0))
+        placed = list(zip(windows, offsets))
+        found: list[Decoded] = []
+        for batch in batches(placed, self.batch_size):
+            found += decode_safely(lambda some: self._decode_batch(audio, some, tokenizer, fw_options, limit,
+                                                                   options.repair), batch,
+                                   lambda item: f"{item[0].regions[0][0]:.1f}-{item[0].regions[-1][1]:.1f} s")
             if progress is not None:
-                progress(batch[-1].regions[-1][1])
+                progress(batch[-1][0].regions[-1][1])
         return found
 
-    def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
+    def _decode_batch(self, audio: np.ndarray, batch: Sequence[tuple[Window, float]], tokenizer, options,
+                      limit: int, repair: bool) -> list[Decoded]:
+        """One batch of (window, offset on the glued timeline), loops decoded again."""
+        windows = [w for w, _ in batch]
+        metadata = [{"offset": offset, "duration": w.duration} for w, offset in batch]
+        outputs = self.pipeline.forward(self._features([w.samples(audio) for w in windows]), tokenizer, metadata,
+                                        options)
+        if repair:
+            outputs = self._repair_loops(audio, windows, metadata, outputs, tokenizer, options, limit)
+        return [Decoded(tuple(Word(float(w["start"]) - meta["offset"], float(w["end"]) - meta["offset"], w["word"],
+                                   float(w["probability"])) for part in parts for w in part.get("words") or ()),
+                        at_limit=_tokens(parts) >= limit)
+                for meta, parts in zip(metadata, outputs)]
+
+    def translate_clips(self, clips: Sequence[np.ndarray], lang: str, again: bool = False) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches.
 
         A sentence's clip is a few seconds long, and padding each to Whisper's 30 s made
@@ -166,7 +178,9 @@ class FasterWhisper(BatchedBackend):
         """
         owned = sorted(clip_windows(clips), key=lambda item: item[1].duration)
         texts = [""] * len(clips)
-        tokenizer, options = self._setup(lang, "translate", word_timestamps=False)
+        decode = replace(self.options, beam_size=max(self.options.beam_size, REPAIR_BEAM)) if again else self.options
+        tokenizer, options, _ = self._setup(lang, "translate", False, None, decode,
+                                            no_repeat=NO_REPEAT_NGRAM if again else 0)
         for batch in batches(owned, self.batch_size):
             longest = max(window.duration for _, window in batch)
             frames = min(MEL_FRAMES, int(MEL_FRAMES_PER_SECOND * (longest + CLIP_CONTEXT)) // 2 * 2)
@@ -177,15 +191,16 @@ class FasterWhisper(BatchedBackend):
                 texts[i] = f"{texts[i]} {text}".strip()
         return texts
 
-    def _setup(self, lang: str, task: str, word_timestamps: bool, prompt: str | None = None):
+    def _setup(self, lang: str, task: str, word_timestamps: bool, prompt: str | None, o: DecodeOptions,
+               no_repeat: int = 0):
+        """faster-whisper's tokenizer and options for one call, and how many text tokens fit."""
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
         tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task=task, language=lang)
-        o = self.options
         options = TranscriptionOptions(
             beam_size=o.beam_size, best_of=o.beam_size, patience=1.0, length_penalty=1.0,
-            repetition_penalty=1.0, no_repeat_ngram_size=0, log_prob_threshold=-1.0,
+            repetition_penalty=1.0, no_repeat_ngram_size=no_repeat, log_prob_threshold=-1.0,
             no_speech_threshold=0.6, compression_ratio_threshold=LOOP_RATIO,
             condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
             # A batch is decoded once, at the first temperature: no per-window fallback.
@@ -196,7 +211,9 @@ class FasterWhisper(BatchedBackend):
             multilingual=False, max_new_tokens=None, clip_timestamps="0",
             hallucination_silence_threshold=None, hotwords=None,
         )
-        return tokenizer, options
+        start = self.model.get_prompt(tokenizer, previous_tokens=tokenizer.encode(prompt) if prompt else [],
+                                      without_timestamps=True)
+        return tokenizer, options, TEXT_CONTEXT - len(start)
 
     def _features(self, audios: Sequence[np.ndarray], frames: int = MEL_FRAMES) -> np.ndarray:
         from faster_whisper.audio import pad_or_trim
@@ -205,8 +222,9 @@ class FasterWhisper(BatchedBackend):
         return np.stack([pad_or_trim(extractor(a)[..., :-1], frames) for a in audios])
 
     def _repair_loops(self, audio: np.ndarray, batch: Sequence[Window], metadata: list[dict],
-                      outputs: list[list[dict]], tokenizer, options) -> list[list[dict]]:
-        """Windows whose text repeats itself are decoded again with beam search.
+                      outputs: list[list[dict]], tokenizer, options, limit: int = TEXT_CONTEXT) -> list[list[dict]]:
+        """Windows whose text repeats itself (or that ran into the token limit) are decoded
+        again with beam search.
 
         At int8, greedy decoding sometimes falls into a loop on a synthetic voice
         (ur_dev 155-167 s: one phrase eleven times, where float32 and openai-whisper
@@ -215,7 +233,7 @@ class FasterWhisper(BatchedBackend):
         the same test, and a beam of five, which does not loop there, decodes it again.
         """
         looping = [k for k, parts in enumerate(outputs)
-                   if compression_ratio("".join(p["text"] for p in parts)) > LOOP_RATIO]
+                   if looping_text("".join(p["text"] for p in parts), _tokens(parts) >= limit)]
         if not looping or options.beam_size >= REPAIR_BEAM:
             return outputs
         wider = replace(options, beam_size=REPAIR_BEAM, best_of=REPAIR_BEAM)
@@ -226,3 +244,8 @@ class FasterWhisper(BatchedBackend):
         for k, parts in zip(looping, again):
             repaired[k] = parts
         return repaired
+
+
+def _tokens(parts: list[dict]) -> int:
+    """Text tokens decoded for one window (faster-whisper splits them into parts)."""
+    return sum(len(p.get("tokens") or ()) for p in parts)

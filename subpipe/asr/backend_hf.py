@@ -17,12 +17,25 @@ import numpy as np
 
 from ..errors import ModelError
 from ..media import SAMPLE_RATE
-from ..types import Word
 from .interface import DecodeOptions, Progress
-from .windows import MEL_FRAMES_PER_SECOND, WINDOW, BatchedBackend, Window, batches, clip_windows
+from .loops import NO_REPEAT_NGRAM, REPAIR_BEAM, looping
+from .windows import (
+    MEL_FRAMES_PER_SECOND,
+    WINDOW,
+    BatchedBackend,
+    Decoded,
+    Window,
+    batches,
+    clip_windows,
+    decode_safely,
+)
 from .word_timing import token_starts, words_from_tokens
 
 log = logging.getLogger(__name__)
+
+# Tokens besides the text in the forced pass that times words: start of transcript,
+# language, task, no-timestamps, and the end of text.
+ALIGN_EXTRA = 5
 
 def _generation_config(n_vocab: int, heads: list, max_length: int):
     """What transformers' Whisper generate needs, taken from openai-whisper's tokenizer."""
@@ -95,21 +108,36 @@ class HFWhisper(BatchedBackend):
         best = max(known or candidates, key=lambda lang: (scores[lang], -list(candidates).index(lang)))
         return best, scores
 
-    def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str,
-                        progress: Progress | None, prompt: str | None) -> list[list[Word]]:
-        found: list[list[Word]] = []
+    def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str, progress: Progress | None,
+                        prompt: str | None, options: DecodeOptions) -> list[Decoded]:
+        found: list[Decoded] = []
         for batch in batches(windows, self.batch_size):
-            found += self._words(audio, batch, lang, "transcribe", prompt)
+            found += decode_safely(lambda some: self._decode_batch(audio, some, lang, prompt, options),
+                                   batch, lambda w: f"{w.regions[0][0]:.1f}-{w.regions[-1][1]:.1f} s")
             if progress is not None:
                 progress(batch[-1].regions[-1][1])
         return found
 
-    def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
+    def _decode_batch(self, audio: np.ndarray, batch: Sequence[Window], lang: str, prompt: str | None,
+                      options: DecodeOptions) -> list[Decoded]:
+        """One batch; windows that loop (or run into the token limit) decoded again with a wider beam."""
+        decoded = self._words(audio, batch, lang, "transcribe", prompt, options.beam_size)
+        again = [k for k, d in enumerate(decoded) if looping(d.text, d.at_limit)]
+        if again and options.repair and options.beam_size < REPAIR_BEAM:
+            log.info("%d window(s) repeated themselves; decoding them again with a beam of %d", len(again), REPAIR_BEAM)
+            for k, d in zip(again, self._words(audio, [batch[k] for k in again], lang, "transcribe", prompt,
+                                                REPAIR_BEAM)):
+                decoded[k] = d
+        return decoded
+
+    def translate_clips(self, clips: Sequence[np.ndarray], lang: str, again: bool = False) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches."""
         owned = clip_windows(clips)
         texts = [""] * len(clips)
         for batch in batches(owned, self.batch_size):
-            texts_of, _ = self._generate([w.samples(clips[i]) for i, w in batch], lang, "translate", False)
+            texts_of, _ = self._generate([w.samples(clips[i]) for i, w in batch], lang, "translate", False,
+                                         beam=max(self.options.beam_size, REPAIR_BEAM) if again
+                                         else self.options.beam_size, no_repeat=NO_REPEAT_NGRAM if again else 0)
             for (i, _), tokens in zip(batch, texts_of):
                 texts[i] = f"{texts[i]} {self._decode_text(tokens)}".strip()
         return texts
@@ -122,13 +150,16 @@ class HFWhisper(BatchedBackend):
         return out.input_features.to(self.device, self.dtype), out.attention_mask.to(self.device, torch.long)
 
     def _generate(self, audios: Sequence[np.ndarray], lang: str, task: str, align: bool,
-                  prompt: str | None = None):
-        """Text tokens of each clip, and with ``align`` the start of each token and of the end."""
+                  prompt: str | None = None, *, beam: int, no_repeat: int = 0):
+        """Text tokens of each clip, and with ``align`` the start of each token and of the end.
+
+        The text is cut where the decoder's positions end (start tokens, text and the end
+        token must fit in them), so a window that ran into the limit is still aligned.
+        """
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
         features, mask = self._features(audios)
-        o = self.options
         extra = {}
         if prompt:
             tok = self._tokenizer(lang)
@@ -137,12 +168,13 @@ class HFWhisper(BatchedBackend):
             encoded = self.model.get_encoder()(features).last_hidden_state
             out = self.model.generate(
                 encoder_outputs=BaseModelOutput(last_hidden_state=encoded), attention_mask=mask,
-                language=lang, task=task, return_timestamps=False, num_beams=max(1, o.beam_size),
-                do_sample=False, **extra,
+                language=lang, task=task, return_timestamps=False, num_beams=max(1, beam),
+                do_sample=False, no_repeat_ngram_size=no_repeat, **extra,
             )
         eot = self.model.generation_config.eos_token_id
         sequences = out if isinstance(out, torch.Tensor) else out["sequences"]
-        texts = [[t for t in row if t < eot] for row in sequences.tolist()]
+        room = self.model.config.max_target_positions - ALIGN_EXTRA
+        texts = [[t for t in row if t < eot][:room] for row in sequences.tolist()]
         if not align:
             return texts, None
         frames = [int(len(a) / SAMPLE_RATE * MEL_FRAMES_PER_SECOND) for a in audios]
@@ -176,8 +208,10 @@ class HFWhisper(BatchedBackend):
         tok = self._tokenizer("en")
         return tok.decode([t for t in tokens if t < tok.eot]).strip()
 
-    def _words(self, audio: np.ndarray, batch: Sequence[Window], lang: str, task: str,
-               prompt: str | None = None) -> list[list[Word]]:
-        texts, times = self._generate([w.samples(audio) for w in batch], lang, task, True, prompt)
+    def _words(self, audio: np.ndarray, batch: Sequence[Window], lang: str, task: str, prompt: str | None,
+               beam: int) -> list[Decoded]:
+        texts, times = self._generate([w.samples(audio) for w in batch], lang, task, True, prompt, beam=beam)
         tok = self._tokenizer(lang)
-        return [words_from_tokens(tok, text, starts) for text, starts in zip(texts, times)]
+        room = self.model.config.max_target_positions - ALIGN_EXTRA
+        return [Decoded(tuple(words_from_tokens(tok, text, starts)), at_limit=len(text) >= room)
+                for text, starts in zip(texts, times)]

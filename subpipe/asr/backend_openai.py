@@ -17,6 +17,7 @@ from ..media import SAMPLE_RATE
 from ..types import Word
 from .chunks import Chunk
 from .interface import DecodeOptions, Progress
+from .loops import REPAIR_BEAM
 from .weights import ResolvedModel, alignment_heads_dump
 from .windows import MEL_FRAMES_PER_SECOND, Window, plan_windows
 
@@ -57,7 +58,7 @@ class OpenAIWhisper:
         return best, scores
 
     def transcribe(self, audio: np.ndarray, lang: str, chunk: Chunk, progress: Progress | None = None,
-                   prompt: str | None = None) -> tuple[Word, ...]:
+                   prompt: str | None = None, options: DecodeOptions | None = None) -> tuple[Word, ...]:
         """Sequential decoding of ``chunk``, as the `whisper` command does it.
 
         With voice activity it decodes the same windows of speech as the batched
@@ -77,7 +78,7 @@ class OpenAIWhisper:
             if not clips:
                 return ()
         piece = audio[round(chunk.start * SAMPLE_RATE):round(chunk.end * SAMPLE_RATE)]
-        o = self.options
+        o = options or self.options
         # Sampling at fallback temperatures must give the same text every run.
         torch.manual_seed(o.seed)
         done = (lambda seconds: progress(chunk.start + seconds)) if progress else None
@@ -99,25 +100,30 @@ class OpenAIWhisper:
             )
         return tuple(_words(result["segments"], chunk))
 
-    def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
-        """English text of each clip spoken in ``lang``, one clip after another."""
-        return [self._translate(clip, lang) for clip in clips]
+    def translate_clips(self, clips: Sequence[np.ndarray], lang: str, again: bool = False) -> list[str]:
+        """English text of each clip spoken in ``lang``, one clip after another.
 
-    def _translate(self, audio: np.ndarray, lang: str) -> str:
+        ``again``: a beam of five, with the temperature fallback that catches loops.
+        """
+        return [self._translate(clip, lang, again) for clip in clips]
+
+    def _translate(self, audio: np.ndarray, lang: str, again: bool = False) -> str:
         import torch
         import whisper
 
         torch.manual_seed(self.options.seed)
+        beam = max(self.options.beam_size, REPAIR_BEAM) if again else self.options.beam_size
         result = whisper.transcribe(
             self.model,
             audio.astype(np.float32),
             language=lang,
             task="translate",
-            # No fallback: on one sentence's clip, resampling at rising temperatures cost
-            # ten times the time (34 s against 3.6 s on zh_dev) and gave worse English.
-            temperature=self.options.temperatures[:1],
-            beam_size=self.options.beam_size if self.options.beam_size > 1 else None,
-            best_of=self.options.beam_size if self.options.beam_size > 1 else None,
+            # No fallback the first time: on one sentence's clip, resampling at rising
+            # temperatures cost ten times the time (34 s against 3.6 s on zh_dev) and
+            # gave worse English. A second try has it: it is what catches a loop.
+            temperature=self.options.temperatures if again else self.options.temperatures[:1],
+            beam_size=beam if beam > 1 else None,
+            best_of=beam if beam > 1 else None,
             condition_on_previous_text=False,
             fp16=self.device != "cpu",
             verbose=None,

@@ -43,7 +43,7 @@ def plan_chunks(duration: float, speech: Regions | None, chunk_seconds: float, d
     spans = _spans(duration, speech or (), chunk_seconds, search)
     if speech is None:
         return [Chunk(a, b) for a, b in spans]
-    return [Chunk(a, b, tuple(widen(_within(speech, a, b), decode_pad, a, b))) for a, b in spans]
+    return [Chunk(a, b, tuple(widen(regions_within(speech, a, b), decode_pad, a, b))) for a, b in spans]
 
 
 def _spans(duration: float, speech: Regions, chunk_seconds: float,
@@ -69,7 +69,7 @@ def _pauses(duration: float, speech: Regions) -> list[tuple[float, float]]:
     return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b > a]
 
 
-def _within(speech: Regions, start: float, end: float) -> list[tuple[float, float]]:
+def regions_within(speech: Regions, start: float, end: float) -> list[tuple[float, float]]:
     """The speech regions that fall in ``[start, end]``, cut at its edges."""
     return [(max(a, start), min(b, end)) for a, b in speech if b > start and a < end]
 

@@ -27,6 +27,9 @@ class DecodeOptions:
     temperatures: tuple[float, ...]
     seed: int
     condition_on_previous_text: bool = False
+    # A window that loops is decoded again with a wider beam (loops.py); off when only
+    # telling whether a decoding loops, as language detection does.
+    repair: bool = True
 
     @classmethod
     def of(cls, asr: AsrSettings) -> "DecodeOptions":
@@ -42,12 +45,19 @@ class Transcriber(Protocol):
         """The most likely of ``candidates`` and the probability of each."""
 
     def transcribe(self, audio: np.ndarray, lang: str, chunk: Chunk, progress: Progress | None = None,
-                   prompt: str | None = None) -> tuple[Word, ...]:
+                   prompt: str | None = None, options: DecodeOptions | None = None) -> tuple[Word, ...]:
         """Words (with their timing, in film seconds) spoken in ``lang`` in ``chunk`` of ``audio``.
 
         ``audio`` is the whole film's 16 kHz mono track; ``prompt`` primes the decoder
-        (glossary terms, so names come out spelled right).
+        (glossary terms, so names come out spelled right, or the text before a retried
+        stretch); ``options`` replace the backend's own for this call (a retry's beam).
+        A window that loops or runs into the token limit is decoded again with a wider
+        beam; one whose decoding fails gives no words (its speech is then accounted for).
         """
 
-    def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
-        """English text of each clip spoken in ``lang``, by Whisper's translate task."""
+    def translate_clips(self, clips: Sequence[np.ndarray], lang: str, again: bool = False) -> list[str]:
+        """English text of each clip spoken in ``lang``, by Whisper's translate task.
+
+        ``again``: a second try for clips whose English looped or held another script
+        (a beam of five that may not repeat itself, where the backend can).
+        """

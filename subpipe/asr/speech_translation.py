@@ -27,12 +27,19 @@ class SpeechTranslation:
         return f"whisper-translate:{self.model_name}"
 
     def translate_spans(self, spans: Sequence, src: str, tgt: str) -> list[str]:
+        return self._listen(spans, src, tgt, again=False)
+
+    def retranslate_spans(self, spans: Sequence, src: str, tgt: str) -> list[str]:
+        """A second try for sentences whose English looped or held another script."""
+        return self._listen(spans, src, tgt, again=True)
+
+    def _listen(self, spans: Sequence, src: str, tgt: str, again: bool) -> list[str]:
         if tgt != "en":
             raise ModelError(f"Whisper translates speech into English only, not into {tgt}")
         clips = [self.audio[max(0, int((s.start - PAD) * SAMPLE_RATE)):min(len(self.audio), int((s.end + PAD) * SAMPLE_RATE))]
                  for s in spans]
         heard = [c for c in clips if len(c)]
-        texts = iter(self.engine.translate_clips(heard, src) if heard else [])
+        texts = iter(self.engine.translate_clips(heard, src, again) if heard else [])
         return [next(texts) if len(c) else "" for c in clips]
 
     def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:

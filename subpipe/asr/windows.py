@@ -9,15 +9,18 @@ onto the film once, here, and stay inside the speech regions.
 from __future__ import annotations
 
 import bisect
+import logging
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..media import SAMPLE_RATE
 from ..types import Word
 from .chunks import Chunk, Regions
-from .interface import Progress
+from .interface import DecodeOptions, Progress
+
+log = logging.getLogger(__name__)
 
 WINDOW = 30.0  # seconds Whisper's encoder sees at once
 MEL_FRAMES_PER_SECOND = 100  # Whisper's log-mel frames are 10 ms
@@ -89,6 +92,20 @@ class Window:
         return Word(self.film_time(w.start, region), self.film_time(w.end, region), w.text, w.probability)
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """What decoding one window gave: its words (window time); whether the decoder ran
+    into the token limit; the error, when decoding it raised."""
+
+    words: tuple[Word, ...] = ()
+    at_limit: bool = False
+    failed: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(w.text for w in self.words)
+
+
 def plan_windows(regions: Regions, window: float = WINDOW, glued: bool = False) -> list[Window]:
     """Greedy packing of speech regions into windows; long regions are cut at ``window``.
 
@@ -131,18 +148,34 @@ class BatchedBackend:
     """
 
     batch_size: int
+    options: DecodeOptions
 
     def transcribe(self, audio: np.ndarray, lang: str, chunk: Chunk, progress: Progress | None = None,
-                   prompt: str | None = None) -> tuple[Word, ...]:
+                   prompt: str | None = None, options: DecodeOptions | None = None) -> tuple[Word, ...]:
         """Batched transcription of the chunk's speech regions."""
         windows = plan_windows(chunk.decode_regions())
-        found = self._decode_windows(audio, windows, lang, progress, prompt)
-        return tuple(w for window, words in zip(windows, found) for w in window.place(words))
+        found = self._decode_windows(audio, windows, lang, progress, prompt, options or self.options)
+        return tuple(w for window, decoded in zip(windows, found) for w in window.place(decoded.words))
 
-    def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str,
-                        progress: Progress | None, prompt: str | None) -> list[list[Word]]:
+    def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str, progress: Progress | None,
+                        prompt: str | None, options: DecodeOptions) -> list[Decoded]:
         """Each window's words, timed in window time; ``progress`` after each batch."""
         raise NotImplementedError
 
-    def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
+    def translate_clips(self, clips: Sequence[np.ndarray], lang: str, again: bool = False) -> list[str]:
         raise NotImplementedError
+
+
+def decode_safely(decode: Callable[[Sequence], list[Decoded]], batch: Sequence,
+                  where: Callable[[object], str]) -> list[Decoded]:
+    """``decode(batch)``; when it raises, each item of the batch alone; an item that still
+    raises gives no words, and says why. One bad window must not lose the film: its
+    speech is then accounted for as untranscribed, not dropped in silence."""
+    try:
+        return decode(batch)
+    except Exception as exc:  # noqa: BLE001 - any engine error; it is reported, not hidden
+        if len(batch) > 1:
+            return [d for item in batch for d in decode_safely(decode, [item], where)]
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("decoding %s failed (%s)", where(batch[0]), reason)
+        return [Decoded(failed=reason)]
