@@ -248,11 +248,11 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
     except SubpipeError as exc:
         raise _Fail(exc) from None
     status = exit_status(report)
-    if status == 2:
-        click.echo(f"Error: {format_text(report).strip()}", err=True)
-    else:
+    if fmt == "json" or status != 2:
         text = format_json(report) if fmt == "json" else format_text(report)
         click.echo(text if text.endswith("\n") else text + "\n", nl=False)
+    if status == 2:
+        click.echo(f"Error: {format_text(report).strip()}", err=True)
     sys.exit(status)
 
 
