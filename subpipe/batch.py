@@ -15,12 +15,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .atomic import remove_leftovers
 from .cache import StageCache
 from .config import Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
+from .interrupt import worker_signals
 from .listen import load_transcriber
 from .media import probe
 from .pipeline import RunRequest, run
+from .srtio import write_text
 from .types import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -198,6 +201,7 @@ def _since(started: float) -> float:
 
 
 def _worker_init(threads: int) -> None:
+    worker_signals()
     # CTranslate2 (faster-whisper) takes its thread count from OpenMP's variable, read
     # when it starts; torch (MarianMT, the other backends) is told directly.
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -212,7 +216,12 @@ def _run_packed(args: tuple[Job, bool, bool, bool]) -> JobResult:
 
 def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: bool = True,
             review: bool = False, on_result: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
-    """Every job, ``workers`` at a time, in input order; each worker gets its share of the cores."""
+    """Every job, ``workers`` at a time, in input order; each worker gets its share of the cores.
+
+    A stop signal (``interrupt.Interrupted``) stops the workers (SIGTERM, so each removes
+    its temporary files) before it goes on up; ``on_result`` has by then heard of every
+    file that finished.
+    """
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
@@ -225,10 +234,13 @@ def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: b
     # spawn, not fork: torch's thread pools don't survive a fork.
     context = multiprocessing.get_context("spawn")
     results = []
+    # Leaving the block for any reason stops the workers that are still at work.
     with context.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=None) as pool:
         for result in pool.imap(_run_packed, [(job, force, use_cache, review) for job in jobs]):
             results.append(result)
             on_result(result)
+        pool.close()
+        pool.join()
     return results
 
 
@@ -243,11 +255,23 @@ def summary_table(results: list[JobResult], skipped: list[Skipped]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:6], widths)) + "  " + row[6] for row in rows)
 
 
-def report_json(results: list[JobResult], skipped: list[Skipped]) -> str:
+def write_report(path: Path, results: list[JobResult], skipped: list[Skipped], *, interrupted: str | None = None,
+                 not_run: Iterable[Job] = ()) -> None:
+    """The report, written whole; a killed batch's half-written one is cleared away first."""
+    remove_leftovers(path)
+    write_text(path, report_json(results, skipped, interrupted=interrupted, not_run=not_run))
+
+
+def report_json(results: list[JobResult], skipped: list[Skipped], *, interrupted: str | None = None,
+                not_run: Iterable[Job] = ()) -> str:
+    """The machine-readable report. A batch stopped by a signal reports the files that
+    finished, names the signal under ``interrupted`` and lists the rest under ``not_run``."""
     data = {
         "files": [asdict(r) for r in results],
         "skipped": [asdict(s) for s in skipped],
         "ok": sum(r.status == "ok" for r in results),
         "failed": sum(r.status == "failed" for r in results),
+        "interrupted": interrupted,
+        "not_run": [str(job.video) for job in not_run],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
