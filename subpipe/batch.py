@@ -18,11 +18,11 @@ from typing import Callable, Iterable, Iterator
 from .atomic import remove_leftovers
 from .cache import StageCache
 from .config import Config, load_config, with_overrides
-from .errors import SubpipeError, UsageError
+from .errors import ConfigError, OutputError, SubpipeError, UsageError
 from .interrupt import worker_signals
 from .listen import load_transcriber
 from .media import probe
-from .pipeline import RunRequest, run
+from .pipeline import RunRequest, run, writable_folder
 from .srtio import write_text
 from .types import LANGUAGES
 
@@ -34,6 +34,7 @@ MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".mxf", ".ts", ".m2ts", ".mts", ".av
 NEVER_MEDIA = {".srt", ".json", ".html", ".txt", ".csv", ".toml", ".md", ".py", ".done", ".tmp", ".lock",
                ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
 MANIFEST_COLUMNS = ("path", "lang", "targets", "config")
+REPORT_NAME = "subpipe-batch.json"
 
 
 @dataclass(frozen=True)
@@ -68,23 +69,40 @@ class JobResult:
 
 def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Path | None,
             config: Path | None) -> tuple[list[Job], list[Skipped]]:
-    """Jobs from folders (recursively) and CSV manifests; bad rows come back as skipped."""
+    """Jobs from folders (recursively) and CSV manifests; what was not run (files that are
+    not media, bad rows) comes back as skipped. An input that does not exist is a UsageError."""
     jobs: list[Job] = []
     skipped: list[Skipped] = []
+    missing = [str(item) for item in inputs if not item.exists()]
+    if missing:
+        raise UsageError(f"{', '.join(missing)}: no such file or folder")
     for item in inputs:
         if item.is_dir():
-            for video in _media_in(item):
+            for video in _media_in(item, skipped):
                 rel_dir = video.parent.relative_to(item)
                 jobs.append(Job(video, lang, targets, config, (out / rel_dir) if out else None))
         elif item.suffix.lower() == ".csv":
             rows, bad = _manifest(item, lang, targets, out, config)
             jobs += rows
             skipped += bad
-        elif item.is_file():
-            jobs.append(Job(item, lang, targets, config, out))
         else:
-            skipped.append(Skipped(str(item), "no such file or folder"))
+            jobs.append(Job(item, lang, targets, config, out))
     return _without_clashes(jobs, skipped)
+
+
+def nothing_to_do(inputs: Iterable[Path], skipped: list[Skipped]) -> str:
+    """Why a batch found no job, in words: doing nothing is no success."""
+    where = ", ".join(str(i) for i in inputs)
+    if not skipped:
+        return f"nothing to subtitle: {where} holds no files"
+    return f"nothing to subtitle in {where}: {len(skipped)} file(s) or row(s) skipped, listed above"
+
+
+def check_report(path: Path) -> None:
+    """Fail now, before hours of work, when the report can't be written at ``path``."""
+    if path.is_dir():
+        raise OutputError(f"report {path} is a folder: give a file name with --report")
+    writable_folder(path.parent, create=True, what="report folder")
 
 
 def _without_clashes(jobs: list[Job], skipped: list[Skipped]) -> tuple[list[Job], list[Skipped]]:
@@ -102,20 +120,45 @@ def _without_clashes(jobs: list[Job], skipped: list[Skipped]) -> tuple[list[Job]
     return kept, skipped
 
 
-def _media_in(folder: Path) -> Iterator[Path]:
+def _media_in(folder: Path, skipped: list[Skipped]) -> Iterator[Path]:
+    """Media under ``folder``; every other file is added to ``skipped`` with why, except
+    hidden files and the outputs subpipe wrote there itself."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         ext = path.suffix.lower()
+        if _written_by_us(path):
+            continue
         if ext in MEDIA_EXTENSIONS:
             yield path
-        elif ext not in NEVER_MEDIA and _has_audio(path):
-            yield path
+        elif ext in NEVER_MEDIA:
+            skipped.append(Skipped(str(path), "not media"))
+        else:
+            reason = _no_audio(path)
+            if reason:
+                skipped.append(Skipped(str(path), reason))
+            else:
+                yield path
 
 
-def _has_audio(path: Path) -> bool:
+def _written_by_us(path: Path) -> bool:
+    """An output of an earlier run beside its video: a track, a manifest, a review page
+    and its proxy (which is media, but never to be subtitled), a batch report."""
+    name = path.name
+    if name == REPORT_NAME or name.endswith((".subpipe.json", ".review.html")):
+        return True
+    if name.endswith(".proxy.mp4"):
+        return path.with_name(name.removesuffix(".proxy.mp4") + ".review.html").exists()
+    if path.suffix == ".srt":
+        stem = name.rsplit(".", 2)[0]
+        return path.with_name(f"{stem}.subpipe.json").exists()
+    return False
+
+
+def _no_audio(path: Path) -> str:
+    """Why a file of no known extension is no media ('' when it has audio)."""
     try:
-        return bool(probe(path).audio_streams)
+        return "" if probe(path).audio_streams else "no audio stream"
     except SubpipeError:
-        return False
+        return "not media (ffmpeg can't read it)"
 
 
 def _manifest(path: Path, lang: str, targets: tuple[str, ...], out: Path | None,
@@ -164,6 +207,11 @@ def _row(row: dict, base: Path, lang: str, targets: tuple[str, ...], out: Path |
     cfg = (base / row_config) if row_config else config
     if cfg is not None and not cfg.is_file():
         return None, f"config {row_config} not found"
+    if row_config:
+        try:
+            load_config(cfg)  # a bad setting is named now, not after the files before it
+        except ConfigError as exc:
+            return None, str(exc)
     return Job(video, row_lang, row_targets or targets, cfg, out), ""
 
 

@@ -15,14 +15,15 @@ import click
 
 from . import __version__
 from .asr.weights import model_inventory, resolve_whisper
-from .batch import Job, JobResult, Skipped, collect, run_all, summary_table, write_report
+from .batch import (REPORT_NAME, Job, JobResult, Skipped, check_report, collect, nothing_to_do, run_all,
+                    summary_table, write_report)
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, Config, load_config, with_overrides
-from .errors import SubpipeError
+from .errors import SubpipeError, UsageError
 from .interrupt import Interrupted, signals_interrupt
 from .media import probe
-from .pipeline import RunRequest, translate_file
+from .pipeline import RunRequest, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
 from .types import LANGUAGES
@@ -187,7 +188,8 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
           force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
-    One failing file never stops the rest; exit status 1 if any failed.
+    One failing file never stops the rest; exit status 1 if any failed. Files that are not
+    media are listed as skipped; finding nothing to subtitle is an error (exit 2).
     """
     try:
         if config_path is not None:
@@ -197,13 +199,19 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
             jobs = [replace(job, backend=backend) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
-        report = report_path or (out_dir or Path.cwd()) / "subpipe-batch.json"
-        report.parent.mkdir(parents=True, exist_ok=True)
+        if not jobs:
+            raise UsageError(nothing_to_do(inputs, skipped))
+        # Every place the batch will write is checked now, not after hours of work.
+        if out_dir is not None:
+            writable_folder(out_dir, create=True, what="output folder")
+        report = report_path or (out_dir or Path.cwd()) / REPORT_NAME
+        check_report(report)
+        StageCache(enabled=not no_cache).check()
         results = _run_batch(jobs, workers, force, not no_cache, review, skipped, report)
+        click.echo(summary_table(results, skipped), err=True)
         write_report(report, results, skipped)
     except SubpipeError as exc:
         raise _Fail(exc) from None
-    click.echo(summary_table(results, skipped), err=True)
     failed = sum(r.status != "ok" for r in results)
     sys.exit(1 if failed else 0)
 
