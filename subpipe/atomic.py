@@ -1,34 +1,122 @@
-"""Whole-or-nothing file writes: a crash leaves the old file or the new one, never half."""
+"""Whole-or-nothing file writes: a crash leaves the old file or the new one, never half.
+
+Temporary files are named ``.<target name>.<random>.tmp`` beside their target, and their
+writer holds an ``flock`` on each until it is renamed, so whoever comes later can tell a
+killed writer's leftovers (``remove_leftovers``) from a live writer's work.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+# Where $SUBPIPE_CRASH_AT names a point, how many times each point has been passed.
+_passes: dict[str, int] = {}
+
 
 @contextmanager
 def atomic_file(target: Path) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``target``; rename it over ``target`` only on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes 0600 files; outputs are for sharing, so honour the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+    with _temporary(target) as (f, tmp):
+        yield f
+        _finish(f, tmp)
+        crash_point("atomic.before_rename")
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_bytes(target: Path, data: bytes) -> None:
     with atomic_file(target) as f:
         f.write(data)
+
+
+def stage_bytes(target: Path, data: bytes) -> Path:
+    """``data`` in a temporary file beside ``target``, flushed to disk, for the caller to
+    rename over it. Unlocked once written: the caller's own lock guards it from then on."""
+    with _temporary(target) as (f, tmp):
+        f.write(data)
+        _finish(f, tmp)
+    return tmp
+
+
+def is_temporary(name: str, target: str) -> bool:
+    """Whether the file ``name`` is one of ours on the way to ``target`` (a file name)."""
+    return re.fullmatch(rf"\.{re.escape(target)}\.[^./]+\.tmp", name) is not None
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove the temporary files of ``target`` that no live writer holds (a killed one's)."""
+    for entry in os.scandir(target.parent):
+        if is_temporary(entry.name, target.name):
+            remove_unless_held(Path(entry.path))
+
+
+def remove_unless_held(path: Path) -> None:
+    """Remove ``path`` unless a live process holds an flock on it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except BlockingIOError:
+        pass  # being written
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (a power cut after this keeps them)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def crash_point(name: str) -> None:
+    """A test hook: the process kills itself (SIGKILL, as ``kill -9``) at the point that
+    ``$SUBPIPE_CRASH_AT`` names, ``name`` or ``name:N`` for its Nth pass."""
+    wanted = os.environ.get("SUBPIPE_CRASH_AT")
+    if not wanted or not wanted.startswith(name):
+        return
+    _passes[name] = _passes.get(name, 0) + 1
+    if wanted in (name, f"{name}:{_passes[name]}"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextmanager
+def _temporary(target: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new temporary file beside ``target``, open and locked; removed if anything fails."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(name).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # taken for a leftover between its making and its locking: make another
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f, tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _finish(f: BinaryIO, tmp: Path) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    # mkstemp makes 0600 files; outputs are for sharing, so honour the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)

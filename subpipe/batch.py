@@ -15,12 +15,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .atomic import remove_leftovers
 from .cache import StageCache
 from .config import Config, load_config, with_overrides
-from .errors import SubpipeError, UsageError
+from .errors import ConfigError, OutputError, SubpipeError, UsageError
+from .interrupt import worker_signals
 from .listen import load_transcriber
 from .media import probe
-from .pipeline import RunRequest, findings_record, run
+from .pipeline import RunRequest, findings_record, run, writable_folder
+from .srtio import write_text
 from .types import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".mxf", ".ts", ".m2ts", ".mts", ".av
 NEVER_MEDIA = {".srt", ".json", ".html", ".txt", ".csv", ".toml", ".md", ".py", ".done", ".tmp", ".lock",
                ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
 MANIFEST_COLUMNS = ("path", "lang", "targets", "config")
+REPORT_NAME = "subpipe-batch.json"
 
 
 @dataclass(frozen=True)
@@ -70,23 +74,40 @@ class JobResult:
 
 def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Path | None,
             config: Path | None) -> tuple[list[Job], list[Skipped]]:
-    """Jobs from folders (recursively) and CSV manifests; bad rows come back as skipped."""
+    """Jobs from folders (recursively) and CSV manifests; what was not run (files that are
+    not media, bad rows) comes back as skipped. An input that does not exist is a UsageError."""
     jobs: list[Job] = []
     skipped: list[Skipped] = []
+    missing = [str(item) for item in inputs if not item.exists()]
+    if missing:
+        raise UsageError(f"{', '.join(missing)}: no such file or folder")
     for item in inputs:
         if item.is_dir():
-            for video in _media_in(item):
+            for video in _media_in(item, skipped):
                 rel_dir = video.parent.relative_to(item)
                 jobs.append(Job(video, lang, targets, config, (out / rel_dir) if out else None))
         elif item.suffix.lower() == ".csv":
             rows, bad = _manifest(item, lang, targets, out, config)
             jobs += rows
             skipped += bad
-        elif item.is_file():
-            jobs.append(Job(item, lang, targets, config, out))
         else:
-            skipped.append(Skipped(str(item), "no such file or folder"))
+            jobs.append(Job(item, lang, targets, config, out))
     return _without_clashes(jobs, skipped)
+
+
+def nothing_to_do(inputs: Iterable[Path], skipped: list[Skipped]) -> str:
+    """Why a batch found no job, in words: doing nothing is no success."""
+    where = ", ".join(str(i) for i in inputs)
+    if not skipped:
+        return f"nothing to subtitle: {where} holds no files"
+    return f"nothing to subtitle in {where}: {len(skipped)} file(s) or row(s) skipped, listed above"
+
+
+def check_report(path: Path) -> None:
+    """Fail now, before hours of work, when the report can't be written at ``path``."""
+    if path.is_dir():
+        raise OutputError(f"report {path} is a folder: give a file name with --report")
+    writable_folder(path.parent, create=True, what="report folder")
 
 
 def _without_clashes(jobs: list[Job], skipped: list[Skipped]) -> tuple[list[Job], list[Skipped]]:
@@ -104,20 +125,45 @@ def _without_clashes(jobs: list[Job], skipped: list[Skipped]) -> tuple[list[Job]
     return kept, skipped
 
 
-def _media_in(folder: Path) -> Iterator[Path]:
+def _media_in(folder: Path, skipped: list[Skipped]) -> Iterator[Path]:
+    """Media under ``folder``; every other file is added to ``skipped`` with why, except
+    hidden files and the outputs subpipe wrote there itself."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         ext = path.suffix.lower()
+        if _written_by_us(path):
+            continue
         if ext in MEDIA_EXTENSIONS:
             yield path
-        elif ext not in NEVER_MEDIA and _has_audio(path):
-            yield path
+        elif ext in NEVER_MEDIA:
+            skipped.append(Skipped(str(path), "not media"))
+        else:
+            reason = _no_audio(path)
+            if reason:
+                skipped.append(Skipped(str(path), reason))
+            else:
+                yield path
 
 
-def _has_audio(path: Path) -> bool:
+def _written_by_us(path: Path) -> bool:
+    """An output of an earlier run beside its video: a track, a manifest, a review page
+    and its proxy (which is media, but never to be subtitled), a batch report."""
+    name = path.name
+    if name == REPORT_NAME or name.endswith((".subpipe.json", ".review.html")):
+        return True
+    if name.endswith(".proxy.mp4"):
+        return path.with_name(name.removesuffix(".proxy.mp4") + ".review.html").exists()
+    if path.suffix == ".srt":
+        stem = name.rsplit(".", 2)[0]
+        return path.with_name(f"{stem}.subpipe.json").exists()
+    return False
+
+
+def _no_audio(path: Path) -> str:
+    """Why a file of no known extension is no media ('' when it has audio)."""
     try:
-        return bool(probe(path).audio_streams)
+        return "" if probe(path).audio_streams else "no audio stream"
     except SubpipeError:
-        return False
+        return "not media (ffmpeg can't read it)"
 
 
 def _manifest(path: Path, lang: str, targets: tuple[str, ...], out: Path | None,
@@ -166,6 +212,11 @@ def _row(row: dict, base: Path, lang: str, targets: tuple[str, ...], out: Path |
     cfg = (base / row_config) if row_config else config
     if cfg is not None and not cfg.is_file():
         return None, f"config {row_config} not found"
+    if row_config:
+        try:
+            load_config(cfg)  # a bad setting is named now, not after the files before it
+        except ConfigError as exc:
+            return None, str(exc)
     return Job(video, row_lang, row_targets or targets, cfg, out), ""
 
 
@@ -211,6 +262,7 @@ def _since(started: float) -> float:
 
 
 def _worker_init(threads: int) -> None:
+    worker_signals()
     # CTranslate2 (faster-whisper) takes its thread count from OpenMP's variable, read
     # when it starts; torch (MarianMT, the other backends) is told directly.
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -225,7 +277,12 @@ def _run_packed(args: tuple[Job, bool, bool, bool]) -> JobResult:
 
 def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: bool = True,
             review: bool = False, on_result: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
-    """Every job, ``workers`` at a time, in input order; each worker gets its share of the cores."""
+    """Every job, ``workers`` at a time, in input order; each worker gets its share of the cores.
+
+    A stop signal (``interrupt.Interrupted``) stops the workers (SIGTERM, so each removes
+    its temporary files) before it goes on up; ``on_result`` has by then heard of every
+    file that finished.
+    """
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
@@ -238,10 +295,13 @@ def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: b
     # spawn, not fork: torch's thread pools don't survive a fork.
     context = multiprocessing.get_context("spawn")
     results = []
+    # Leaving the block for any reason stops the workers that are still at work.
     with context.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=None) as pool:
         for result in pool.imap(_run_packed, [(job, force, use_cache, review) for job in jobs]):
             results.append(result)
             on_result(result)
+        pool.close()
+        pool.join()
     return results
 
 
@@ -258,11 +318,23 @@ def summary_table(results: list[JobResult], skipped: list[Skipped]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row[:7], widths)) + "  " + row[7] for row in rows)
 
 
-def report_json(results: list[JobResult], skipped: list[Skipped]) -> str:
+def write_report(path: Path, results: list[JobResult], skipped: list[Skipped], *, interrupted: str | None = None,
+                 not_run: Iterable[Job] = ()) -> None:
+    """The report, written whole; a killed batch's half-written one is cleared away first."""
+    remove_leftovers(path)
+    write_text(path, report_json(results, skipped, interrupted=interrupted, not_run=not_run))
+
+
+def report_json(results: list[JobResult], skipped: list[Skipped], *, interrupted: str | None = None,
+                not_run: Iterable[Job] = ()) -> str:
+    """The machine-readable report. A batch stopped by a signal reports the files that
+    finished, names the signal under ``interrupted`` and lists the rest under ``not_run``."""
     data = {
         "files": [asdict(r) for r in results],
         "skipped": [asdict(s) for s in skipped],
         "ok": sum(r.status == "ok" for r in results),
         "failed": sum(r.status != "ok" for r in results),
+        "interrupted": interrupted,
+        "not_run": [str(job.video) for job in not_run],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

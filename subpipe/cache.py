@@ -3,7 +3,9 @@
 Each entry is keyed on what made it (the input's hash, the model, the settings of that
 stage), so rerunning after a crash, or after changing only a later stage's settings,
 redoes only what changed. Entries are written atomically under a lock and carry their
-own sha256: a corrupted entry is detected on read, dropped and rebuilt.
+own sha256: a corrupted entry is detected on read, dropped and rebuilt. A cache that
+can't be used (a file where its folder goes, a full disk) is an OutputError that names
+the cache, so the operator looks there and not at the outputs.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from .atomic import write_bytes
+from .atomic import remove_leftovers, write_bytes
 from .digest import sha256_file
+from .errors import OutputError
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +75,24 @@ class StageCache:
     def input_hash(self, path: Path) -> str:
         """sha256 of a media file, remembered by (path, size, mtime) so films are read once."""
         stat = path.stat()
-        memo_key = key_of("input", str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if not self.enabled:
+            return sha256_file(path)
+        memo = self._path("input-hash", key_of("input", str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        with self._locked(memo):
+            known = self._read(memo)
+            if known is not None:
+                return known.decode("ascii")
+            value = sha256_file(path)
+            self._write(memo, value.encode("ascii"))
+            return value
+
+    def check(self) -> None:
+        """Fail now, naming the cache, when it can't be written (before hours of work)."""
         if self.enabled:
-            memo = self._read(self._path("input-hash", memo_key))
-            if memo is not None:
-                return memo.decode("ascii")
-        value = sha256_file(path)
-        if self.enabled:
-            self._write(self._path("input-hash", memo_key), value.encode("ascii"))
-        return value
+            with self._failing_as_unusable():
+                self.root.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=self.root):
+                    pass
 
     def clean(self) -> int:
         """Remove every entry; returns the bytes freed."""
@@ -94,30 +107,43 @@ class StageCache:
 
     def _read(self, path: Path) -> bytes | None:
         """The entry's bytes when its recorded sha256 matches, else None (and it's removed)."""
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        recorded, _, data = blob.partition(b"\n")
-        if hashlib.sha256(data).hexdigest().encode("ascii") != recorded:
-            log.warning("cache entry %s is corrupt; rebuilding it", path)
-            path.unlink(missing_ok=True)
-            return None
-        return data
+        with self._failing_as_unusable():
+            try:
+                blob = path.read_bytes()
+            except FileNotFoundError:
+                return None
+            recorded, _, data = blob.partition(b"\n")
+            if hashlib.sha256(data).hexdigest().encode("ascii") != recorded:
+                log.warning("cache entry %s is corrupt; rebuilding it", path)
+                path.unlink(missing_ok=True)
+                return None
+            return data
 
     def _write(self, path: Path, data: bytes) -> None:
-        write_bytes(path, hashlib.sha256(data).hexdigest().encode("ascii") + b"\n" + data)
+        with self._failing_as_unusable():
+            remove_leftovers(path)  # of a writer killed before it could rename
+            write_bytes(path, hashlib.sha256(data).hexdigest().encode("ascii") + b"\n" + data)
 
     @contextmanager
     def _locked(self, path: Path) -> Iterator[None]:
         # Two processes on the same film wait for each other instead of both working.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_suffix(".lock"), "w") as lock:
+        with self._failing_as_unusable():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(path.with_suffix(".lock"), "w")
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _failing_as_unusable(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise OutputError(f"the stage cache {self.root} can't be used: {exc.strerror or exc} (free space "
+                              "there, set SUBPIPE_CACHE to another folder, or use --no-cache)") from None
 
 
 def dump_array(array: Any) -> bytes:

@@ -1,10 +1,11 @@
 """``subpipe check``: lint an SRT file against the subtitle rules (shared RULES.md).
 
 Unreadable files: ``check_file`` and ``check_bytes`` never raise for a bad file. A
-file that can't be read (not UTF-8, UTF-16, binary, empty, no SRT cues, can't be
-opened) comes back as a ``Report`` with ``unreadable`` set to a one-line reason;
+file that can't be read (not UTF-8, UTF-16, binary, text without SRT cues, can't be
+opened, a named pipe) comes back as a ``Report`` with ``unreadable`` set to a one-line reason;
 ``exit_status`` gives 2 and ``format_text`` prints that one line. They raise
 ``UsageError`` only for bad arguments (unknown ``lang``, no rules for it, fps <= 0).
+An empty file (0 bytes or blank lines) is a valid track with no cues: a warning.
 
 Exit status: 0 clean or warnings only, 1 any rule broken or structural error, 2
 unreadable.
@@ -63,6 +64,9 @@ def check_file(path: Path, rules: Mapping[str, Rules], *, lang: str | None = Non
     and ``speech`` (voice activity) come from the video: speech that no cue covers
     for a second or more is reported, whoever made the file.
     """
+    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
+        # Reading a named pipe waits for a writer that may never come.
+        return _unreadable(str(path), "not a regular file (a named pipe or a device)")
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -83,6 +87,9 @@ def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>
     rules = {code: r.with_fps(fps) if fps else r for code, r in rules.items()}
     timing, layout = _rules_for(lang, rules)
     findings = _reader_findings(srt) + _index_findings(srt.cues)
+    if not srt.cues:
+        findings.append(Finding(None, None, "no_cues", 0, None, WARNING,
+                                "no cues: an empty track, as for a film without speech", 1))
     findings += judge_entries([_from_srt(c) for c in srt.cues], timing, layout, audio_end)
     ordered = sorted(findings, key=lambda f: f.line or 0)
     if speech is not None:

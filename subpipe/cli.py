@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,16 +16,27 @@ import click
 from . import __version__
 from .asr.vad import speech_regions
 from .asr.weights import model_inventory, resolve_whisper
-from .batch import collect, report_json, run_all, summary_table
+from .batch import (
+    REPORT_NAME,
+    Job,
+    JobResult,
+    Skipped,
+    check_report,
+    collect,
+    nothing_to_do,
+    run_all,
+    summary_table,
+    write_report,
+)
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, Config, load_config, with_overrides
-from .errors import SubpipeError
+from .errors import SubpipeError, UsageError
+from .interrupt import Interrupted, signals_interrupt
 from .media import choose_stream, probe, read_audio
-from .pipeline import RunRequest, translate_file
+from .pipeline import RunRequest, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
-from .srtio import write_text
 from .types import LANGUAGES
 
 
@@ -58,13 +70,27 @@ class _Fail(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
+class _Stopped(click.ClickException):
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP): one line, and exit 128 + its number."""
+
+    def __init__(self, stop: Interrupted, detail: str = "") -> None:
+        detail = detail or "outputs already written are whole, and nothing partial was left"
+        super().__init__(f"interrupted by {stop.name}: {detail}")
+        self.exit_code = stop.exit_code
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
 class _Cli(click.Group):
-    """Every failure ends in one ``Error: ...`` line on stderr and the convention's status."""
+    """Every failure ends in one ``Error: ...`` line on stderr and the convention's status;
+    SIGTERM and SIGHUP stop a command as Ctrl-C does."""
 
     def main(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - click's signature
         kwargs["standalone_mode"] = False
         try:
-            status = super().main(*args, **kwargs)
+            with signals_interrupt():
+                status = super().main(*args, **kwargs)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "subpipe"
             click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
@@ -72,10 +98,21 @@ class _Cli(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except (click.Abort, KeyboardInterrupt):
-            click.echo("Error: interrupted; outputs already written are whole, the rest were not started", err=True)
-            sys.exit(130)
+        except (click.Abort, KeyboardInterrupt) as exc:
+            # Stopped before a command ran: click turns the interrupt into Abort.
+            stop = exc.__context__ if isinstance(exc, click.Abort) else exc
+            stopped = _Stopped(stop if isinstance(stop, Interrupted) else Interrupted(signal.SIGINT))
+            stopped.show()
+            sys.exit(stopped.exit_code)
         sys.exit(status if isinstance(status, int) else 0)
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except Interrupted as stop:
+            raise _Stopped(stop) from None
+        except KeyboardInterrupt:  # where no handler of ours was installed
+            raise _Stopped(Interrupted(signal.SIGINT)) from None
 
 
 @click.group(cls=_Cli)
@@ -168,7 +205,8 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
           strict: bool, force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
-    One failing file never stops the rest; exit status 1 if any failed.
+    One failing file never stops the rest; exit status 1 if any failed. Files that are not
+    media are listed as skipped; finding nothing to subtitle is an error (exit 2).
     """
     try:
         if config_path is not None:
@@ -180,23 +218,50 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
             jobs = [replace(job, strict=True) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
-
-        def show(result) -> None:  # noqa: ANN001 - a batch.JobResult
-            for path in result.outputs:
-                click.echo(path)
-            if result.status != "ok":
-                click.echo(f"Warning: {result.file} {'failed' if result.status == 'failed' else 'has findings'}: "
-                           f"{result.error}", err=True)
-
-        results = run_all(jobs, workers, force, not no_cache, review, on_result=show)
-        report = report_path or (out_dir or Path.cwd()) / "subpipe-batch.json"
-        report.parent.mkdir(parents=True, exist_ok=True)
-        write_text(report, report_json(results, skipped))
+        if not jobs:
+            raise UsageError(nothing_to_do(inputs, skipped))
+        # Every place the batch will write is checked now, not after hours of work.
+        if out_dir is not None:
+            writable_folder(out_dir, create=True, what="output folder")
+        report = report_path or (out_dir or Path.cwd()) / REPORT_NAME
+        check_report(report)
+        StageCache(enabled=not no_cache).check()
+        results = _run_batch(jobs, workers, force, not no_cache, review, skipped, report)
+        click.echo(summary_table(results, skipped), err=True)
+        write_report(report, results, skipped)
     except SubpipeError as exc:
         raise _Fail(exc) from None
-    click.echo(summary_table(results, skipped), err=True)
     failed = sum(r.status != "ok" for r in results)
     sys.exit(1 if failed else 0)
+
+
+def _run_batch(jobs: list[Job], workers: int, force: bool, use_cache: bool, review: bool,
+               skipped: list[Skipped], report: Path) -> list[JobResult]:
+    """Run the jobs, showing each file as it finishes; when a signal stops the batch, the
+    report lists the files that finished and the ones that did not run."""
+    results = []
+
+    def show(result: JobResult) -> None:
+        results.append(result)
+        for path in result.outputs:
+            click.echo(path)
+        if result.status != "ok":
+            click.echo(f"Warning: {result.file} {'failed' if result.status == 'failed' else 'has findings'}: "
+                       f"{result.error}", err=True)
+
+    try:
+        run_all(jobs, workers, force, use_cache, review, on_result=show)
+    except Interrupted as stop:
+        done = {r.file for r in results}
+        try:
+            write_report(report, results, skipped, interrupted=stop.name,
+                         not_run=[j for j in jobs if str(j.video) not in done])
+            where = f"listed in {report}"
+        except SubpipeError:
+            where = "the report could not be written"
+        raise _Stopped(stop, f"{len(results)} of {len(jobs)} file(s) finished ({where}); "
+                             "nothing partial was left") from None
+    return results
 
 
 @main.group()
@@ -262,11 +327,11 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
     except SubpipeError as exc:
         raise _Fail(exc) from None
     status = exit_status(report)
-    if status == 2:
-        click.echo(f"Error: {format_text(report).strip()}", err=True)
-    else:
+    if fmt == "json" or status != 2:
         text = format_json(report) if fmt == "json" else format_text(report)
         click.echo(text if text.endswith("\n") else text + "\n", nl=False)
+    if status == 2:
+        click.echo(f"Error: {format_text(report).strip()}", err=True)
     sys.exit(status)
 
 

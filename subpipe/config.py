@@ -1,17 +1,24 @@
 """Settings: TOML defaults in configs/, a project file on top, then a few CLI flags.
 
-Unknown keys are rejected by name so a typo never passes silently.
+Every value is checked when it is loaded, before any work: unknown keys are rejected by
+name so a typo never passes silently, and a value of the wrong type or out of its range
+is named with what is allowed (``ALLOWED``).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+import typing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ConfigError
 from .rules import Rules
+from .textfile import decode_text
 from .types import LANGUAGES
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -35,6 +42,9 @@ BLOCKLIST = (
     "Subtitles by the Amara.org community",
 )
 DIRECTION_MARKS = ("rle", "rlm", "none")
+# CTranslate2's precisions (the transformers backend maps them onto torch's).
+COMPUTE_TYPES = ("auto", "default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+                 "float16", "bfloat16", "float32")
 
 
 @dataclass(frozen=True)
@@ -138,14 +148,22 @@ def load_config(path: Path | None = None, *, defaults: Path = DEFAULT_CONFIG) ->
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"config file {path} can't be read: {exc.strerror}") from None
+    try:
+        # Editors on Windows save with a byte-order mark, which TOML itself does not allow.
+        return tomllib.loads(decode_text(data))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text: save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is not a config: its values are nested too deeply") from None
 
 
 def _overlay(base: dict[str, Any], top: dict[str, Any], path: Path, prefix: str) -> None:
@@ -156,7 +174,7 @@ def _overlay(base: dict[str, Any], top: dict[str, Any], path: Path, prefix: str)
             raise ConfigError(f"unknown key '{name}' in config file {path}")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise ConfigError(f"'{name}' in {path} must be a table")
+                raise ConfigError(f"{name} = {_shown(value)} in {path}: must be a table")
             _overlay(base[key], value, path, prefix=f"{name}.")
         else:
             base[key] = value
@@ -179,38 +197,143 @@ def _build(data: dict[str, Any], path: Path) -> Config:
 
 
 def _section(cls: type, table: dict[str, Any], name: str, path: Path):
-    known = {f.name: f for f in fields(cls)}
+    types = typing.get_type_hints(cls)
     values = {}
     for key, value in table.items():
-        if key not in known:
+        if key not in types:
             raise ConfigError(f"unknown key '{name}.{key}' in config file {path}")
-        values[key] = tuple(value) if isinstance(value, list) else value
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"section [{name}] in {path}: {exc}") from None
+        values[key] = _checked(value, types[key], f"{name}.{key}", path)
+    return cls(**values)
+
+
+# ---- what each setting may be -------------------------------------------------------
+
+# A test and what it allows in words; "{type}" in the words stands for the setting's type.
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _at_least(low: float) -> Check:
+    return (lambda v: v >= low), f"{{type}}, at least {low}"
+
+
+def _above(low: float) -> Check:
+    return (lambda v: v > low), f"{{type}} above {low}"
+
+
+def _within(low: float, high: float) -> Check:
+    return (lambda v: low <= v <= high), f"{{type}} from {low} to {high}"
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    return (lambda v: v in choices), f"one of {', '.join(choices)}"
+
+
+def _is_pair(text: str) -> bool:
+    src, _, tgt = text.partition("-")
+    return src in LANGUAGES and tgt in LANGUAGES and src != tgt
+
+
+_DEVICE: Check = (lambda v: re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", v) is not None, "cpu, cuda, cuda:N or auto")
+
+# The range of every setting whose type alone does not bound it; rules.* holds for each
+# language. A setting not named here takes any value of its type.
+ALLOWED: dict[str, Check] = {
+    "project.languages": (lambda v: bool(v) and len(set(v)) == len(v) and set(v) <= set(LANGUAGES),
+                          f"a list of some of {', '.join(LANGUAGES)}, each once"),
+    "asr.backend": _one_of(BACKENDS),
+    "asr.model": (bool, "a model name such as base"),
+    "asr.model_sha256": (lambda v: re.fullmatch(r"([0-9a-fA-F]{64})?", v) is not None,
+                         "empty or 64 hexadecimal digits"),
+    "asr.device": _DEVICE,
+    "asr.beam_size": _at_least(1),
+    "asr.temperatures": (lambda v: bool(v) and min(v) >= 0, "{type}, one or more, each at least 0"),
+    "asr.seed": _at_least(0),
+    "asr.chunk_seconds": _at_least(1),
+    "asr.batch_size": _at_least(1),
+    "asr.compute_type": _one_of(COMPUTE_TYPES),
+    "asr.retry_ladder": (lambda v: len(set(v)) == len(v) and set(v) <= set(RETRY_RUNGS),
+                         f"a list of some of {', '.join(RETRY_RUNGS)}, each once (or none)"),
+    "cues.close_gaps_frames": _at_least(0),
+    "cues.hold_in_sentence_frames": _at_least(0),
+    "vad.threshold": _within(0, 1),
+    "vad.min_speech_ms": _at_least(0),
+    "vad.min_silence_ms": _at_least(0),
+    "vad.pad_ms": _at_least(0),
+    "vad.decode_pad_ms": _at_least(0),
+    "translate.batch_size": _at_least(1),
+    "translate.num_beams": _at_least(1),
+    "translate.max_new_tokens": _at_least(1),
+    "translate.device": _DEVICE,
+    "translate.max_cues_per_sentence": _at_least(1),
+    "translate.max_sentence_gap": _at_least(0),
+    "translate.models": (lambda v: all(_is_pair(k) and m for k, m in v.items()),
+                         "a table of language pairs (such as ur-en) to a model folder or hub id"),
+    "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
+    "output.urdu_direction_marks": _one_of(DIRECTION_MARKS),
+    "rules.*.max_chars_per_line": _above(0),
+    "rules.*.max_lines": _at_least(1),
+    "rules.*.max_cps": _above(0),
+    "rules.*.min_duration": _at_least(0),
+    "rules.*.max_duration": _above(0),
+    "rules.*.min_gap_frames": _at_least(0),
+    "rules.*.fps": _above(0),
+}
+
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text in quotes"}
+_WRONG = object()  # what _as_type gives for a value of another type
+
+
+def _checked(value: Any, kind: Any, key: str, path: Path) -> Any:
+    """``value`` as the setting's type (a whole number is a fine float), within its range."""
+    typed = _as_type(value, kind)
+    test, words = ALLOWED.get(re.sub(r"^rules\.[^.]+\.", "rules.*.", key), ((lambda v: True), "{type}"))
+    if typed is _WRONG or not test(typed):
+        allowed = words.format(type=_type_words(kind))
+        raise ConfigError(f"{key} = {_shown(value)} in {path}: must be {allowed}")
+    return typed
+
+
+def _as_type(value: Any, kind: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        if not isinstance(value, list):
+            return _WRONG
+        items = tuple(_as_type(v, args[0]) for v in value)
+        return _WRONG if _WRONG in items else items
+    if origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return dict(value) if ok else _WRONG
+    if isinstance(value, bool) != (kind is bool):  # TOML's true is no number, and 1 no boolean
+        return _WRONG
+    if kind is float:
+        ok = isinstance(value, (int, float)) and math.isfinite(value)
+        return float(value) if ok else _WRONG
+    return value if isinstance(value, kind) else _WRONG
+
+
+def _type_words(kind: Any) -> str:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        return "a list of " + {str: "texts in quotes", float: "numbers"}[args[0]]
+    if origin is dict:
+        return "a table of texts in quotes"
+    return _TYPE_WORDS[kind]
+
+
+def _shown(value: Any) -> str:
+    """The value about as TOML writes it, cut short."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _validate(config: Config, path: Path) -> None:
-    unknown = [lang for lang in config.project.languages if lang not in LANGUAGES]
-    if unknown or not config.project.languages:
-        raise ConfigError(f"project.languages in {path} must be some of {', '.join(LANGUAGES)}")
-    if config.asr.backend not in BACKENDS:
-        raise ConfigError(f"asr.backend '{config.asr.backend}' in {path} is not one of {', '.join(BACKENDS)}")
-    unknown = [rung for rung in config.asr.retry_ladder if rung not in RETRY_RUNGS]
-    if unknown:
-        raise ConfigError(f"asr.retry_ladder in {path}: '{unknown[0]}' is not one of {', '.join(RETRY_RUNGS)}")
-    if config.output.urdu_direction_marks not in DIRECTION_MARKS:
-        raise ConfigError(f"output.urdu_direction_marks in {path} must be one of {', '.join(DIRECTION_MARKS)}")
-    for pair in config.bilingual.pairs:
-        src, _, tgt = pair.partition("-")
-        if src not in LANGUAGES or tgt not in LANGUAGES or src == tgt:
-            raise ConfigError(f"bilingual.pairs in {path}: '{pair}' is not a pair like ur-zh")
+    """What one setting alone can't say: rules per known language, durations in order."""
     for lang, rules in config.rules.items():
         if lang not in LANGUAGES:
             raise ConfigError(f"unknown key 'rules.{lang}' in config file {path}")
-        if rules.max_chars_per_line <= 0 or rules.max_lines < 1 or rules.fps <= 0:
-            raise ConfigError(f"rules.{lang} in {path} has a limit that is zero or negative")
+        if rules.min_duration >= rules.max_duration:
+            raise ConfigError(f"rules.{lang}.min_duration = {rules.min_duration:g} in {path}: must be below "
+                              f"rules.{lang}.max_duration ({rules.max_duration:g})")
 
 
 def with_overrides(config: Config, **asr: Any) -> Config:

@@ -41,6 +41,13 @@ class OverwriteRefused(SubpipeError):
     exit_code = 3
 
 
+class OutputBusy(SubpipeError):
+    """Another run is writing the same outputs (it holds their lock): exit 3, as a refusal
+    to overwrite."""
+
+    exit_code = 3
+
+
 class PipelineFailed(SubpipeError):
     """A stage failed on a file that looked valid: exit 1."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import ConfigError
+from .textfile import decode_text
 from .types import LANGUAGES
 
 PLACEHOLDER = "ZXQ{}"
@@ -118,9 +119,12 @@ def load_glossary(path: Path) -> Glossary:
 
 def _toml_rows(path: Path) -> list[dict]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # A byte-order mark, as editors on Windows save it, is fine.
+        data = tomllib.loads(decode_text(path.read_bytes()))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"glossary {path}: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"glossary {path}: its values are nested too deeply") from None
     unknown = set(data) - {"term"}
     if unknown:
         raise ConfigError(f"glossary {path}: unknown table {sorted(unknown)[0]!r} (expected [[term]])")

@@ -75,11 +75,14 @@ def listen(
     load: TranscriberFactory = load_transcriber,
     progress: Callable[[float], Progress | None] = lambda total: None,
     cache: StageCache | None = None,
+    on_detected: Callable[[str], None] = lambda lang: None,
 ) -> tuple[Heard, Sound]:
     """Probe ``video``, pick the stream, extract the audio, find speech and transcribe it.
 
-    ``lang`` is a language or ``auto``. With a ``cache``, the audio and each chunk's
-    words are reused when the input, the model and the settings that made them are the same.
+    ``lang`` is a language or ``auto``; ``on_detected`` hears the language detection
+    picked before the transcription starts (it may raise to stop the run). With a
+    ``cache``, the audio and each chunk's words are reused when the input, the model and
+    the settings that made them are the same.
     """
     cache = cache or StageCache(enabled=False)
     info = probe(video)
@@ -109,6 +112,7 @@ def listen(
             "language", key_of(LANGUAGE_FORMAT, audio_key, engine.identity, candidates, speech),
             lambda: _detect(engine, audio, speech, candidates, config, video.name), str.encode, bytes.decode,
         )
+        on_detected(lang)
     prompt = (whisper_prompt(glossary, lang) or None) if config.asr.glossary_prompt else None
     report = progress(duration)
     words: list[Word] = []

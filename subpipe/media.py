@@ -57,6 +57,11 @@ def check_readable(path: Path) -> None:
         raise InputError(f"{path} does not exist")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not a media file")
+    if not path.is_file():
+        kind = "a named pipe" if path.is_fifo() else "not a regular file"
+        # ffprobe and ffmpeg each read the input, and a pipe gives its data only once.
+        raise InputError(f"{path} is {kind}: subpipe reads a media file more than once, "
+                         "so save the stream to a file first")
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)")
 

@@ -19,14 +19,15 @@ from .bilingual import bilingual_tracks
 from .cache import StageCache, key_of
 from .config import Config
 from .cues import ShapeResult, shape
-from .errors import OutputError, UsageError
+from .errors import InputError, OutputError, UsageError
 from .glossary import Glossary, load_glossary
 from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
-from .manifest import Manifest, manifest_path
+from .media import check_readable
+from .outputs import OutputSet
 from .review import write_review
 from .routes import bilingual_pairs, check_models, check_targets, make_translator, target_langs
 from .rules import AUDIO_RULES, RULE_NAMES, judge, judge_track, rule_breaks, timestamp
-from .srtio import laid_out, read_track, write_track
+from .srtio import compose, laid_out, read_track
 from .translate import flag_lines, translate_tracks
 from .types import LANGUAGES, Cue, Track
 
@@ -96,21 +97,26 @@ class _Translation:
 
 def output_dir(video: Path, out_dir: Path | None) -> Path:
     """Where outputs go; created when asked for and missing, and checked writable."""
-    out = out_dir or video.parent
-    if out_dir is not None and not out.exists():
+    return writable_folder(out_dir or video.parent, create=out_dir is not None, what="output folder")
+
+
+def writable_folder(folder: Path, *, create: bool, what: str) -> Path:
+    """``folder``, made when ``create`` and missing, once the file system lets us write there."""
+    if create and not folder.exists():
         try:
-            out.mkdir(parents=True)
+            folder.mkdir(parents=True)
         except OSError as exc:
-            raise OutputError(f"cannot create output folder {out}: {exc.strerror}") from None
-    if not out.is_dir():
-        raise OutputError(f"output folder {out} is not a folder")
+            raise OutputError(f"cannot create {what} {folder}: {exc.strerror}") from None
+    if not folder.is_dir():
+        state = "does not exist" if not folder.exists() else "is not a folder"
+        raise OutputError(f"{what} {folder} {state}")
     try:
         # Ask the file system itself: permission bits say nothing for root or read-only mounts.
-        with tempfile.TemporaryFile(dir=out):
+        with tempfile.TemporaryFile(dir=folder):
             pass
-    except OSError:
-        raise OutputError(f"output folder {out} is not writable: choose another with --out") from None
-    return out
+    except OSError as exc:
+        raise OutputError(f"{what} {folder} is not writable ({exc.strerror}): choose another with --out") from None
+    return folder
 
 
 def track_path(out_dir: Path, stem: str, lang: str) -> Path:
@@ -125,24 +131,35 @@ def run(
     progress: Callable[[float], Progress | None] = lambda total: None,
     cache: StageCache | None = None,
 ) -> RunResult:
-    """Transcribe ``request.video``, translate it, and write every track; returns what was written."""
+    """Transcribe ``request.video``, translate it, and write every track; returns what was written.
+
+    The outputs are locked for the whole run (a second run into the same folder stops at
+    once) and refused before the transcription when they may not be replaced.
+    """
     if request.lang != "auto" and request.lang not in config.project.languages:
         raise UsageError(f"language '{request.lang}' is not among this project's languages")
     check_targets(request.targets)
+    check_readable(request.video)
     glossary = load_glossary(config.translate.glossary_path)
     out = output_dir(request.video, request.out_dir)
-    stem = request.video.stem
-    manifest = Manifest(manifest_path(out, stem))
-    if request.lang != "auto":
-        # Refuse before minutes of work, and again once the language is known.
-        manifest.guard(planned_outputs(out, stem, request.lang, request.targets, config), request.force)
-        check_models(request.lang, request.targets, config)
+    with OutputSet(out, request.video.stem) as outputs:
+        return _run(request, config, glossary, outputs, load, progress, cache or StageCache(enabled=False))
 
-    cache = cache or StageCache(enabled=False)
+
+def _run(request: RunRequest, config: Config, glossary: Glossary, outputs: OutputSet, load: TranscriberFactory,
+         progress: Callable[[float], Progress | None], cache: StageCache) -> RunResult:
+    out, stem = outputs.folder, outputs.stem
+
+    def ready(lang: str) -> None:
+        # Refuse before minutes of work: once the language is known, the outputs are too.
+        outputs.guard(planned_outputs(out, stem, lang, request.targets, config), request.force)
+        check_models(lang, request.targets, config)
+
+    if request.lang != "auto":
+        ready(request.lang)
     heard, sound = listen(request.video, request.lang, config, glossary, audio_stream=request.audio_stream,
-                          load=load, progress=progress, cache=cache)
+                          load=load, progress=progress, cache=cache, on_detected=ready)
     lang = heard.transcript.lang
-    manifest.guard(planned_outputs(out, stem, lang, request.targets, config), request.force)
     shaped = subtitle(heard, config)
     source = Track(lang=lang, cues=shaped.cues)
 
@@ -156,15 +173,15 @@ def run(
     rules = {code: config.rules_for(code, heard.info.fps) for code in LANGUAGES}
     findings = (_source_findings(shaped, lang) + _rule_breaks(done.tracks, rules, skip=lang)
                 + _untranscribed(heard, lang) + _damage(heard, request.video.name) + done.findings)
-    manifest.extra["findings"] = findings_record(findings)
+    outputs.manifest.extra["findings"] = findings_record(findings)
     tracks = _written(done.tracks, bilingual_pairs(lang, request.targets, config), config)
     meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
-    paths = write_tracks(tracks, out, stem, manifest, meta)
+    paths = write_tracks(tracks, outputs, meta, request.force)
     if request.review:
         named = {track_path(out, stem, name).name: track for name, track in tracks.items()}
         judged = {name: judge_track(track, rules, audio_end=heard.info.audio_end) for name, track in named.items()}
         paths += tuple(write_review(heard.info, named, judged, glossary, out / f"{stem}.review.html",
-                                    manifest.path, [(u.start, u.end) for u in heard.untranscribed]))
+                                    outputs.manifest_path, [(u.start, u.end) for u in heard.untranscribed]))
     for warning in warnings:
         log.warning(warning)
     for line in [f.message for f in findings] + done.uses:
@@ -191,21 +208,30 @@ def translate_file(
         raise UsageError("give at least one target language other than the source with --to")
     glossary = load_glossary(config.translate.glossary_path)
     out = output_dir(srt_path, out_dir)
-    manifest = Manifest(manifest_path(out, stem))
-    planned = [p for p in planned_outputs(out, stem, src, targets, config) if p != track_path(out, stem, src)]
-    manifest.guard(planned, force)
-    check_models(src, targets, config, can_listen=False)
-    source = read_track(srt_path, src)
-    done = translated(source, targets, config, glossary, None, None)
-    rules = {code: config.rules_for(code) for code in LANGUAGES}
-    findings = _rule_breaks(done.tracks, rules, skip=src) + done.findings
-    tracks = _written(done.tracks, bilingual_pairs(src, targets, config), config)
-    tracks.pop(src)
     meta = {"model": "", "backend": "translate", "settings": {"source": srt_path.name, **_translate_settings(config)}}
-    paths = write_tracks(tracks, out, stem, manifest, meta)
+    with OutputSet(out, stem) as outputs:
+        planned = [p for p in planned_outputs(out, stem, src, targets, config) if p != track_path(out, stem, src)]
+        outputs.guard(planned, force)
+        source = read_track(srt_path, src)
+        _require_in_order(source, srt_path)
+        check_models(src, targets, config, can_listen=False)
+        done = translated(source, targets, config, glossary, None, None)
+        rules = {code: config.rules_for(code) for code in LANGUAGES}
+        findings = _rule_breaks(done.tracks, rules, skip=src) + done.findings
+        tracks = _written(done.tracks, bilingual_pairs(src, targets, config), config)
+        tracks.pop(src)
+        paths = write_tracks(tracks, outputs, meta, force)
     for line in [f.message for f in findings] + done.uses:
         log.info("%s", line)
     return RunResult(src, paths, len(source.cues), 0.0, tuple(findings), (), tuple(done.notices))
+
+
+def _require_in_order(track: Track, path: Path) -> None:
+    """Translation keeps every cue's times, so they must be ones a file can hold."""
+    try:
+        compose(track)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}: correct it first ('subpipe check {path}' lists every such cue)") from None
 
 
 def planned_outputs(out: Path, stem: str, src: str, targets: tuple[str, ...], config: Config) -> list[Path]:
@@ -250,16 +276,10 @@ def translated(source: Track, targets: tuple[str, ...], config: Config, glossary
     return _Translation(tracks, findings, uses, notices)
 
 
-def write_tracks(tracks: dict[str, Track], out: Path, stem: str, manifest: Manifest, meta: dict) -> tuple[Path, ...]:
-    """Write each track atomically and record it; the manifest is saved after each file."""
-    paths = []
-    for name, track in tracks.items():
-        path = track_path(out, stem, name)
-        text = write_track(track, path)
-        manifest.record(path, text, **meta)
-        manifest.save()
-        paths.append(path)
-    return tuple(paths)
+def write_tracks(tracks: dict[str, Track], outputs: OutputSet, meta: dict, force: bool) -> tuple[Path, ...]:
+    """Every track and its record, committed as one set (outputs.py)."""
+    texts = {track_path(outputs.folder, outputs.stem, name): compose(track) for name, track in tracks.items()}
+    return outputs.commit(texts, meta, force)
 
 
 def _written(tracks: dict[str, Track], pairs: tuple[str, ...], config: Config) -> dict[str, Track]:

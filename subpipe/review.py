@@ -31,6 +31,7 @@ from .errors import InputError, OutputError, UsageError
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
 from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg
+from .outputs import OutputSet
 from .rules import Finding, timestamp
 from .srtio import read_track, write_text
 from .types import LANGUAGES, Track
@@ -251,7 +252,9 @@ def make_proxy(video: Path, out: Path) -> Path:
 
     check_readable(video)
     require_ffmpeg()
-    tmp = out.with_name(f".{out.name}.tmp.mp4")
+    # A temporary name a later run recognises as its own leftover (outputs.py); ffmpeg
+    # is told the format, so the name needs no .mp4.
+    tmp = out.with_name(f".{out.name}.proxy.tmp")
     scale = f"scale=-2:trunc(min({PROXY_HEIGHT}\\,ih)/2)*2"
     try:
         (ffmpeg.input(str(video))
@@ -517,8 +520,8 @@ def apply_notes(notes_path: Path, page_path: Path) -> SignOff:
     # The page names the manifest; it may name nothing else we would then overwrite.
     if not sidecar.name.endswith(".subpipe.json"):
         raise InputError(f"{page_path} names {sidecar.name!r} as its manifest, not a <stem>.subpipe.json")
-    manifest = Manifest(sidecar)
-    manifest.extra["review"] = result.as_manifest()
-    manifest.save()
-    log.info("recorded the sign-off in %s", manifest.path)
+    with OutputSet(sidecar.parent, sidecar.name.removesuffix(".subpipe.json")) as outputs:
+        outputs.manifest.extra["review"] = result.as_manifest()
+        outputs.save_manifest()
+    log.info("recorded the sign-off in %s", sidecar)
     return result

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from subpipe.script import line_lang, visible
+from subpipe.script import line_lang, shown
 from subpipe.timeline import uncovered
 from subpipe.types import Cue, Track
 
@@ -64,8 +64,9 @@ def char_width(ch: str, halfwidth_counts_half: bool) -> float:
 
 
 def line_length(line: str, rules: Rules) -> float:
-    """Characters on one line as the rules count them."""
-    return sum(char_width(ch, rules.halfwidth_counts_half) for ch in visible(line))
+    """Characters on one line as the rules count them: those a viewer sees (no markup,
+    no direction marks)."""
+    return sum(char_width(ch, rules.halfwidth_counts_half) for ch in shown(line))
 
 
 # ---- findings ----------------------------------------------------------------------
@@ -224,7 +225,7 @@ def _cue_findings(entry: Entry, timing: Rules, layout: Layout, audio_end: float 
 
 
 def _is_empty(entry: Entry) -> bool:
-    return not any(visible(line).strip() for line in entry.lines)
+    return not any(shown(line).strip() for line in entry.lines)
 
 
 def _layout_findings(entry: Entry, layout: Layout) -> list[Finding]:
@@ -301,8 +302,8 @@ def _label(entry: Entry) -> str:
 
 
 def _detail(*parts: str | None) -> str:
-    shown = [p for p in parts if p]
-    return f" ({', '.join(shown)})" if shown else ""
+    named = [p for p in parts if p]
+    return f" ({', '.join(named)})" if named else ""
 
 
 def _finding(entry: Entry, rule: str, measured: float | None, limit: float | None, message: str) -> Finding:

@@ -63,6 +63,17 @@ def visible(text: str) -> str:
     return "".join(ch for ch in text if ch not in INVISIBLE)
 
 
+# Formatting that players apply and never show: the tags <i> <b> <u> <s> <font ...> and
+# their ends, and ASS override blocks such as {\an8} (position) or {\i1}.
+_MARKUP = re.compile(r"</?(?:[ibus]|font)(?:\s[^<>]*)?>|\{\\[^{}]*\}", re.IGNORECASE)
+
+
+def shown(text: str) -> str:
+    """The text a viewer sees: without formatting markup and invisible marks. What the
+    subtitle rules measure."""
+    return visible(_MARKUP.sub("", text))
+
+
 def script_counts(text: str) -> dict[str, int]:
     """Letters of ``text`` per language its script points to: zh (Han), ur (Arabic), en (Latin)."""
     counts = {"zh": 0, "ur": 0, "en": 0}
@@ -78,7 +89,7 @@ def script_counts(text: str) -> dict[str, int]:
 
 def line_lang(line: str) -> str | None:
     """The language a line's script points to, or None (digits, punctuation)."""
-    counts = script_counts(line)
+    counts = script_counts(shown(line))
     best = max(counts, key=lambda code: counts[code])
     return best if counts[best] else None
 

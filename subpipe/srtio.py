@@ -28,9 +28,10 @@ def compose(track: Track) -> str:
         if not cue.text.strip():
             raise ValueError(f"cue {number} of the {track.lang} track is empty")
         if not cue.start < cue.end:
-            raise ValueError(f"cue {number} of the {track.lang} track ends before it starts")
+            how = "lasts no time" if cue.start == cue.end else "ends before it starts"
+            raise ValueError(f"cue {number} of the {track.lang} track ({_shown(cue)}) {how}")
         if cue.start < previous_start:
-            raise ValueError(f"cue {number} of the {track.lang} track starts before the one above it")
+            raise ValueError(f"cue {number} of the {track.lang} track ({_shown(cue)}) starts before the one above it")
         previous_start = cue.start
         subtitles.append(srt.Subtitle(number, _td(cue.start), _td(cue.end), cue.text))
     return srt.compose(subtitles, reindex=False, start_index=1, strict=True)
@@ -81,6 +82,10 @@ def read_track(path: Path, lang: str, *, as_written: bool = False) -> Track:
         for s in subs
     )
     return Track(lang=lang, cues=cues)
+
+
+def _shown(cue: Cue) -> str:
+    return f"{srt.timedelta_to_srt_timestamp(_td(cue.start))} --> {srt.timedelta_to_srt_timestamp(_td(cue.end))}"
 
 
 def _td(seconds: float) -> timedelta:

@@ -3,8 +3,9 @@
 The ``srt`` library is deliberately lenient (it accepts ``.`` separators, missing
 numbers, stray text), so a checker needs its own reader. This one never raises on
 a file that has SRT structure: every defect becomes a ``Defect`` and the reader
-keeps going. Only a file it cannot read at all (not UTF-8, binary, no cues)
-raises ``UnreadableSrt``.
+keeps going. A file with no text at all (0 bytes, or only blank lines) is a track
+with no cues, as subpipe writes for a film without speech. Only a file it cannot read
+at all (not UTF-8, binary, text without cues) raises ``UnreadableSrt``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class UnreadableSrt(UsageError):
-    """The file can't be read as SRT at all (not UTF-8, binary, no cues): exit 2."""
+    """The file can't be read as SRT at all (not UTF-8, binary, text without cues): exit 2."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -92,7 +93,7 @@ def read_bytes(data: bytes) -> SrtFile:
     """Decode and parse SRT bytes. Raises ``UnreadableSrt``."""
     text, problems = decode(data)
     parsed = parse(text)
-    if not parsed.cues:
+    if not parsed.cues and text.strip():
         raise UnreadableSrt("no SRT cues found (no cue number followed by a timing line)")
     return SrtFile(parsed.cues, tuple(problems) + parsed.problems)
 
@@ -117,8 +118,6 @@ def decode(data: bytes) -> tuple[str, list[Defect]]:
 
 
 def _refuse_undecodable(data: bytes) -> None:
-    if not data:
-        raise UnreadableSrt("file is empty")
     if data[:2] in _UTF16_BOMS:
         raise UnreadableSrt("UTF-16 text (byte order mark at start); re-save as UTF-8")
     nul = data.find(b"\x00")

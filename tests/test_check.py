@@ -278,7 +278,6 @@ def test_guess_lang() -> None:
     ("binary.srt", "binary data or UTF-16 without BOM (NUL byte at offset 8)"),
     ("latin1.srt", "not UTF-8 (byte 0xe9 on line 3, offset 35); re-save as UTF-8"),
     ("utf16.srt", "UTF-16 text (byte order mark at start); re-save as UTF-8"),
-    ("empty.srt", "file is empty"),
     ("not_srt.srt", "no SRT cues found (no cue number followed by a timing line)"),
     ("does_not_exist.srt", "cannot open: No such file or directory"),
 ])
@@ -288,6 +287,50 @@ def test_unreadable_files_exit_2_with_one_line(name: str, reason: str) -> None:
     assert check.exit_status(report) == 2
     assert check.format_text(report) == f"{DATA / name}: cannot read: {reason}"
     assert json.loads(check.format_json(report))["status"] == 2
+
+
+# ---- issue 12: what subpipe writes passes its own check; markup is not text ------
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"  \n\n\t\n", b"\r\n\r\n", b"\xef\xbb\xbf"])
+def test_an_empty_file_is_a_track_with_no_cues_and_a_warning(data: bytes) -> None:
+    # subpipe writes a 0-byte track for a film without speech: its own check passes it.
+    report = check.check_bytes(data, RULES, name="silent.zh.srt", lang="zh")
+    assert report.unreadable is None and report.cue_count == 0
+    assert check.exit_status(report) == 0
+    # A byte-order mark or CRLF line ends are warnings of their own.
+    assert [(f.rule, f.severity) for f in report.findings if f.rule not in ("bom", "crlf")] == [
+        ("no_cues", "warning")]
+    assert all(f.severity == "warning" for f in report.findings)
+
+
+def test_the_empty_file_on_disk_is_a_track_with_no_cues() -> None:
+    report = run("empty.srt")
+    assert (report.unreadable, report.cue_count, check.exit_status(report)) == (None, 0, 0)
+    assert check.format_text(report).splitlines()[1:] == [
+        "line 1: warning: no cues: an empty track, as for a film without speech", "0 errors, 1 warning"]
+
+
+@pytest.mark.parametrize("line", [
+    "<i>一二三四五六七八九十一二三四五六</i>",
+    "<b>一二三四五六七八</b><u>九十一二三四五六</u>",
+    '<font color="#ffff00">一二三四五六七八九十一二三四五六</font>',
+    "{\\an8}一二三四五六七八九十一二三四五六",
+    "<I>{\\i1}一二三四五六七八九十一二三四五六{\\i0}</I>",
+])
+def test_markup_does_not_count_toward_characters_per_line(line: str) -> None:
+    data = srt_bytes(f"1\n00:00:01,000 --> 00:00:05,000\n{line}")
+    assert check.check_bytes(data, RULES, lang="zh").findings == ()
+    # One character more than the limit, which the markup must not hide.
+    longer = srt_bytes(f"1\n00:00:01,000 --> 00:00:05,000\n{line.replace('六', '六七', 1)}")
+    assert measured(check.check_bytes(longer, RULES, lang="zh")) == [(1, "chars_per_line", 17.0, 16.0)]
+
+
+def test_markup_alone_is_an_empty_cue_and_its_letters_are_no_language() -> None:
+    data = srt_bytes("1\n00:00:01,000 --> 00:00:03,000\n<i></i>",
+                     '2\n00:00:04,000 --> 00:00:06,000\n<font color="red">你好</font>')
+    report = check.check_bytes(data, RULES)
+    assert report.lang == "zh"  # the tag's Latin letters are not English text
+    assert measured(report) == [(1, "empty_cue", None, None)]
 
 
 def test_reader_raises_usage_error_for_unreadable() -> None:

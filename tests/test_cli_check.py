@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from subpipe.cli import main
@@ -57,3 +59,34 @@ def test_video_sets_the_audio_end(media: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "past_audio_end" in result.stdout and "cue 2" in result.stdout
     assert "cue 1" not in result.stdout
+
+
+# ---- issue 12 --------------------------------------------------------------------
+
+def test_the_track_of_a_silent_film_passes_check(tmp_path: Path) -> None:
+    track = tmp_path / "silent.zh.srt"
+    track.write_bytes(b"")  # what `subpipe run` writes for a film without speech
+    result = invoke("check", track)
+    assert result.exit_code == 0, result.output
+    assert "warning: no cues" in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("binary.srt", "binary data or UTF-16 without BOM (NUL byte at offset 8)"),
+    ("nope.srt", "cannot open: No such file or directory"),
+])
+def test_json_is_printed_for_an_unreadable_file_too(name: str, reason: str) -> None:
+    result = invoke("check", DATA / name, "--format", "json")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert (report["status"], report["unreadable"], report["findings"]) == (2, reason, [])
+    assert result.stderr == f"Error: {DATA / name}: cannot read: {reason}\n"
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "live.srt"
+    os.mkfifo(fifo)
+    result = invoke("check", fifo)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {fifo}: cannot read: not a regular file (a named pipe or a device)\n"

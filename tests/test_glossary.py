@@ -47,6 +47,12 @@ def test_csv_loads_like_toml(tmp_path: Path, glossary: Glossary) -> None:
     assert load_glossary(csv_file) == glossary
 
 
+def test_a_toml_glossary_with_a_byte_order_mark_loads(tmp_path: Path, glossary: Glossary) -> None:
+    saved = tmp_path / "glossary.toml"
+    saved.write_bytes(CONFIG.read_text(encoding="utf-8").encode("utf-8-sig"))
+    assert load_glossary(saved) == glossary
+
+
 def test_unknown_key_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[term]]\nterm = "PTV"\nen = "PTV"\nfr = "PTV"\n', encoding="utf-8")

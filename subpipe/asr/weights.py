@@ -113,8 +113,13 @@ class WhisperStore:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """One process at a time builds the cache (make -j8 starts many at once)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "w") as lock:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            lock = open(self.dir / ".lock", "w")
+        except OSError as exc:
+            raise ModelError(f"the model cache {self.dir} can't be used: {exc.strerror} "
+                             "(set SUBPIPE_CACHE to a folder that can be written)") from None
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

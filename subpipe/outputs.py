@@ -1,0 +1,180 @@
+"""One input's outputs in one folder, written as a set: locked while a run writes them,
+and committed together with their record, so that after a crash at any instant the set
+on disk is the old one or the new one, and the next run never refuses it falsely.
+
+The commit (``OutputSet.commit``):
+
+1. each new file is written to a temporary name beside its output
+   (``.<name>.<random>.tmp``) and flushed to disk;
+2. the manifest is replaced, atomically, by one that records the new files' sha256 and
+   lists under ``pending`` which temporary file becomes which output. This rename is
+   the commit point;
+3. each temporary file is renamed over its output;
+4. the manifest is written again without ``pending``.
+
+Whoever next holds the lock finishes what a killed run left (``recover``): after the
+commit point it renames what is still pending (roll forward); before it, it only removes
+the temporary files, and the old set and its record stand untouched. Either way every
+output then matches its record and no temporary file is left. An exception on the way
+(Ctrl-C, SIGTERM, a full disk) runs the same recovery at once.
+
+The lock is an ``flock`` on ``.<stem>.subpipe.lock`` beside the manifest. The kernel
+releases it when its process dies, even by ``kill -9``, so it never outlives a run; the
+file itself is removed when the run ends (or by the next run, after a kill).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .atomic import crash_point, remove_unless_held, stage_bytes, sync_folder
+from .errors import OutputBusy, OutputError, SubpipeError
+from .manifest import Manifest, manifest_path
+
+log = logging.getLogger(__name__)
+
+
+class OutputSet:
+    """The outputs of the input ``stem`` in ``folder``; use it as a context manager,
+    which takes the lock (or raises OutputBusy at once) and recovers a killed run's work."""
+
+    def __init__(self, folder: Path, stem: str):
+        self.folder = folder
+        self.stem = stem
+        self.lock_path = folder / f".{stem}.subpipe.lock"
+        self.manifest_path = manifest_path(folder, stem)
+        self.manifest = Manifest(self.manifest_path)  # read again once locked
+        self._fd: int | None = None
+
+    def __enter__(self) -> "OutputSet":
+        self._lock()
+        try:
+            self.recover()
+        except BaseException:
+            self._unlock()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._unlock()
+
+    def guard(self, paths: Iterable[Path], force: bool) -> None:
+        """Refuse, before any work, outputs we may not replace: a folder where a file goes
+        (OutputError, even with --force), an edited file (OverwriteRefused, unless forced)."""
+        paths = list(paths)
+        for path in [*paths, self.manifest_path]:
+            if path.exists() and not path.is_file():
+                kind = "a folder" if path.is_dir() else "not a regular file"
+                raise OutputError(f"{path} is {kind}, where subpipe writes an output: move it away, "
+                                  "or choose another --out")
+        self.manifest.guard(paths, force)
+
+    def commit(self, texts: Mapping[Path, str], meta: dict[str, Any], force: bool) -> tuple[Path, ...]:
+        """Write every file of ``texts`` and its record as one set (the protocol above)."""
+        self.guard(texts, force)
+        try:
+            pending = {}
+            for path, text in texts.items():
+                pending[path.name] = self._staged(path, text).name
+                self.manifest.record(path, text, **meta)
+                crash_point("commit.staged")
+            self.manifest.pending = pending
+            self.manifest.save()  # the commit point
+            crash_point("commit.recorded")
+            self._finish()
+        except BaseException:
+            self._recover_after_failure()
+            raise
+        return tuple(texts)
+
+    def save_manifest(self) -> None:
+        """Write the manifest alone (e.g. a review's sign-off recorded in ``extra``)."""
+        self.manifest.save()
+
+    def recover(self) -> None:
+        """Finish or undo what a killed run left: roll a committed set forward, remove
+        the temporary files of one that was not."""
+        self.manifest = Manifest(self.manifest_path)
+        if self.manifest.pending:
+            log.info("%s: finishing the outputs a stopped run had committed", self.manifest_path)
+            self._finish()
+        for entry in os.scandir(self.folder):
+            if self._leftover(entry.name):
+                remove_unless_held(Path(entry.path))
+
+    def _staged(self, path: Path, text: str) -> Path:
+        try:
+            return stage_bytes(path, text.encode("utf-8"))
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+
+    def _finish(self) -> None:
+        """Rename every pending file over its output, then record that none is pending."""
+        try:
+            for name, tmp in self.manifest.pending.items():
+                if (self.folder / tmp).exists():
+                    os.replace(self.folder / tmp, self.folder / name)
+                    crash_point("commit.renamed")
+            sync_folder(self.folder)
+        except OSError as exc:
+            raise OutputError(f"cannot finish writing the outputs in {self.folder}: {exc.strerror}") from None
+        self.manifest.pending = {}
+        self.manifest.save()
+        crash_point("commit.done")
+
+    def _recover_after_failure(self) -> None:
+        try:
+            self.recover()
+        except (OSError, SubpipeError) as exc:
+            # The first failure is the one to report; the next run recovers again.
+            log.warning("could not tidy up %s: %s", self.folder, exc)
+
+    def _leftover(self, name: str) -> bool:
+        """A temporary file on its way to one of this set's outputs."""
+        match = re.fullmatch(r"\.(.+)\.[^./]+\.tmp", name)
+        if match is None:
+            return False
+        target = match.group(1)
+        # The names run, translate and review give this input's outputs.
+        own = rf"{re.escape(self.stem)}\.(?:[a-z]{{2}}(?:-[a-z]{{2}})?\.srt|subpipe\.json|review\.html|proxy\.mp4)"
+        return re.fullmatch(own, target) is not None
+
+    def _lock(self) -> None:
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise OutputError(f"cannot create the lock file {self.lock_path}: {exc.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                who = f"another subpipe run (pid {holder})" if holder.isdigit() else "another subpipe run"
+                raise OutputBusy(f"{who} is writing the outputs of {self.stem} in {self.folder}: "
+                                 "wait for it to finish, or choose another --out") from None
+            # The last holder removes the file as it lets go: a lock on a removed file
+            # locks nothing, so take the one that is there now.
+            try:
+                same = os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._fd = fd
+        crash_point("lock.taken")
+
+    def _unlock(self) -> None:
+        if self._fd is None:
+            return
+        self.lock_path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
