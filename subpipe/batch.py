@@ -1,7 +1,9 @@
 """Many files: collect them from folders or a CSV manifest, run each, report all.
 
 One failing file never stops the rest. Each worker process loads its models once and
-reuses them for every file it is given; the stage cache makes reruns cheap.
+reuses them for every file it is given; the stage cache makes reruns cheap. This is the
+local engine; ray_engine.py runs the same films on a Ray cluster, through the same
+halves of the pipeline (``pipeline.make`` where the work is, ``pipeline.write`` here).
 """
 
 from __future__ import annotations
@@ -10,19 +12,22 @@ import csv
 import json
 import logging
 import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .atomic import remove_leftovers
 from .cache import StageCache
-from .config import Config, load_config, with_overrides
+from .config import BatchSettings, Config, load_config, with_overrides
 from .errors import ConfigError, OutputError, SubpipeError, UsageError
 from .interrupt import worker_signals
 from .listen import load_transcriber
 from .media import probe
-from .pipeline import RunRequest, findings_record, run, writable_folder
+from .pipeline import RunRequest, RunResult, findings_record, run, writable_folder
 from .srtio import write_text
 from .types import LANGUAGES
 
@@ -70,6 +75,11 @@ class JobResult:
     error: str = ""
     outputs: tuple[str, ...] = field(default_factory=tuple)
     findings: dict = field(default_factory=dict)
+    # Ray: the node that made it, the worker deaths it was run again after (one line
+    # each), and whether its outputs were already done and recorded (nothing was run).
+    node: str = ""
+    retried: tuple[str, ...] = ()
+    already_done: bool = False
 
 
 def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Path | None,
@@ -225,7 +235,7 @@ def _row(row: dict, base: Path, lang: str, targets: tuple[str, ...], out: Path |
 _engines: dict[str, object] = {}
 
 
-def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
+def load_once(config: Config):  # noqa: ANN202 - a Transcriber
     """Models are loaded once per worker process and reused for every file."""
     key = json.dumps(asdict(config.asr), sort_keys=True, default=str)
     if key not in _engines:
@@ -233,24 +243,76 @@ def _load_once(config: Config):  # noqa: ANN202 - a Transcriber
     return _engines[key]
 
 
-def run_job(job: Job, force: bool = False, use_cache: bool = True, review: bool = False) -> JobResult:
+def request_of(job: Job, force: bool = False, review: bool = False) -> tuple[RunRequest, Config]:
+    """The run a job asks for, with its config (its row's, --backend over it)."""
+    config = with_overrides(load_config(job.config), backend=job.backend)
+    return RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets, review), config
+
+
+def stage_cache(settings: BatchSettings, enabled: bool = True) -> StageCache:
+    """The stage cache a batch uses: ``[batch] cache`` when set, else the user's."""
+    return StageCache(Path(settings.cache) if settings.cache else None, enabled=enabled)
+
+
+def run_job(job: Job, force: bool = False, use_cache: bool = True, review: bool = False,
+            settings: BatchSettings = BatchSettings()) -> JobResult:
     """Run one file; every failure becomes a failed result, never an exception."""
     started = time.perf_counter()
     try:
-        config = with_overrides(load_config(job.config), backend=job.backend)
-        request = RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets, review)
-        result = run(request, config, load=_load_once, cache=StageCache(enabled=use_cache))
+        request, config = request_of(job, force, review)
+        with film_time_limit(settings.film_timeout):
+            result = run(request, config, load=load_once, cache=stage_cache(settings, use_cache))
     except SubpipeError as exc:
-        return JobResult(str(job.video), "failed", seconds=_since(started), error=str(exc))
+        return failure(job, str(exc), started)
+    except TimeUp:
+        return failure(job, time_up(settings.film_timeout), started)
     except Exception as exc:  # one broken file must not stop the season; report and go on
         log.exception("unexpected failure on %s", job.video)
-        return JobResult(str(job.video), "failed", seconds=_since(started), error=f"{type(exc).__name__}: {exc}")
+        return failure(job, f"{type(exc).__name__}: {exc}", started)
+    return result_of(job, result, started)
+
+
+def failure(job: Job, error: str, started: float, **more: object) -> JobResult:
+    return JobResult(str(job.video), "failed", seconds=_since(started), error=error, **more)
+
+
+def result_of(job: Job, result: RunResult, started: float, **more: object) -> JobResult:
+    """A finished run as the report has it; under --strict any finding fails the file."""
     record = findings_record(result.findings)
     status, error = "ok", ""
     if job.strict and result.findings:
         status, error = "findings", f"{len(result.findings)} finding(s) under --strict: {_counted(record['counts'])}"
     return JobResult(str(job.video), status, result.duration, result.lang, result.cues, _since(started), error,
-                     outputs=tuple(str(p) for p in result.outputs), findings=record)
+                     outputs=tuple(str(p) for p in result.outputs), findings=record, **more)
+
+
+class TimeUp(BaseException):
+    """A film ran past ``[batch] film_timeout``. Not an Exception: the stages that catch
+    a decoder's failures and go on must not catch this one."""
+
+
+def time_up(limit: float) -> str:
+    return f"stopped after {limit:g} s, the time one film may take ([batch] film_timeout)"
+
+
+@contextmanager
+def film_time_limit(seconds: float) -> Iterator[None]:
+    """Inside, ``TimeUp`` is raised once ``seconds`` have passed (0: no limit). It needs
+    the main thread, where each worker process runs its films."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def up(signum: int, frame: object) -> None:
+        raise TimeUp()
+
+    previous = signal.signal(signal.SIGALRM, up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _counted(counts: dict[str, int]) -> str:
@@ -263,20 +325,26 @@ def _since(started: float) -> float:
 
 def _worker_init(threads: int) -> None:
     worker_signals()
-    # CTranslate2 (faster-whisper) takes its thread count from OpenMP's variable, read
-    # when it starts; torch (MarianMT, the other backends) is told directly.
+    use_threads(threads)
+
+
+def use_threads(threads: int) -> None:
+    """A worker's share of the cores. CTranslate2 (faster-whisper) takes its thread count
+    from OpenMP's variable, read when it starts; torch (MarianMT, the other backends) is
+    told directly."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
 
 
-def _run_packed(args: tuple[Job, bool, bool, bool]) -> JobResult:
+def _run_packed(args: tuple[Job, bool, bool, bool, BatchSettings]) -> JobResult:
     return run_job(*args)
 
 
 def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: bool = True,
-            review: bool = False, on_result: Callable[[JobResult], None] = lambda r: None) -> list[JobResult]:
+            review: bool = False, on_result: Callable[[JobResult], None] = lambda r: None,
+            settings: BatchSettings = BatchSettings()) -> list[JobResult]:
     """Every job, ``workers`` at a time, in input order; each worker gets its share of the cores.
 
     A stop signal (``interrupt.Interrupted``) stops the workers (SIGTERM, so each removes
@@ -286,7 +354,7 @@ def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: b
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
-            results.append(run_job(job, force, use_cache, review))
+            results.append(run_job(job, force, use_cache, review, settings))
             on_result(results[-1])
         return results
     import multiprocessing
@@ -297,7 +365,7 @@ def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: b
     results = []
     # Leaving the block for any reason stops the workers that are still at work.
     with context.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=None) as pool:
-        for result in pool.imap(_run_packed, [(job, force, use_cache, review) for job in jobs]):
+        for result in pool.imap(_run_packed, [(job, force, use_cache, review, settings) for job in jobs]):
             results.append(result)
             on_result(result)
         pool.close()
@@ -319,21 +387,26 @@ def summary_table(results: list[JobResult], skipped: list[Skipped]) -> str:
 
 
 def write_report(path: Path, results: list[JobResult], skipped: list[Skipped], *, interrupted: str | None = None,
-                 not_run: Iterable[Job] = ()) -> None:
+                 not_run: Iterable[Job] = (), engine: str = "local") -> None:
     """The report, written whole; a killed batch's half-written one is cleared away first."""
     remove_leftovers(path)
-    write_text(path, report_json(results, skipped, interrupted=interrupted, not_run=not_run))
+    write_text(path, report_json(results, skipped, interrupted=interrupted, not_run=not_run, engine=engine))
 
 
 def report_json(results: list[JobResult], skipped: list[Skipped], *, interrupted: str | None = None,
-                not_run: Iterable[Job] = ()) -> str:
+                not_run: Iterable[Job] = (), engine: str = "local") -> str:
     """The machine-readable report. A batch stopped by a signal reports the files that
-    finished, names the signal under ``interrupted`` and lists the rest under ``not_run``."""
+    finished, names the signal under ``interrupted`` and lists the rest under ``not_run``;
+    ``retried`` names the files run again after a worker died, ``already_done`` counts
+    the files whose outputs were done and recorded before (Ray)."""
     data = {
+        "engine": engine,
         "files": [asdict(r) for r in results],
         "skipped": [asdict(s) for s in skipped],
         "ok": sum(r.status == "ok" for r in results),
         "failed": sum(r.status != "ok" for r in results),
+        "retried": [r.file for r in results if r.retried],
+        "already_done": sum(r.already_done for r in results),
         "interrupted": interrupted,
         "not_run": [str(job.video) for job in not_run],
     }

@@ -6,10 +6,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -25,12 +29,13 @@ from .batch import (
     collect,
     nothing_to_do,
     run_all,
+    stage_cache,
     summary_table,
     write_report,
 )
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
-from .config import BACKENDS, Config, load_config, with_overrides
+from .config import BACKENDS, ENGINES, Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
 from .interrupt import Interrupted, signals_interrupt
 from .media import choose_stream, probe, read_audio
@@ -181,10 +186,34 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
     _report(result)
 
 
+class _Jobs(click.ParamType):
+    """--jobs: a whole number from 1, or auto."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        if value is None or value == "auto":
+            return None
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"'{value}' is not a whole number or auto", param, ctx)
+        if number < 1:
+            self.fail(f"{number} is not at least 1", param, ctx)
+        return number
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="INPUT...")
-@click.option("--jobs", "workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Files at a time; each worker gets its share of the cores and loads models once.")
+@click.option("--jobs", "workers", type=_Jobs(), default="1", show_default=True,
+              help="Files at a time; each worker gets its share of the cores and loads models once "
+                   "(auto: one per core here, or per free CPU or GPU of a Ray cluster).")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="Where the files run: worker processes here, or actors on a Ray cluster "
+                   "(default: [batch] engine, local).")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="The Ray cluster to join (default: RAY_ADDRESS, else [batch] address, else a Ray "
+                   "started for the run and stopped after it).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Output folder; a folder INPUT's layout is kept under it (default: beside each video).")
 @click.option("--lang", type=click.Choice([*LANGUAGES, "auto"]), default="auto", show_default=True,
@@ -200,17 +229,19 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--strict", is_flag=True, help="A file with any finding counts as failed (exit 1).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
-def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: str, targets: str,
-          config_path: Path | None, report_path: Path | None, backend: str | None, no_cache: bool, review: bool,
-          strict: bool, force: bool) -> None:
+def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, address: str | None,
+          out_dir: Path | None, lang: str, targets: str, config_path: Path | None, report_path: Path | None,
+          backend: str | None, no_cache: bool, review: bool, strict: bool, force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed. Files that are not
     media are listed as skipped; finding nothing to subtitle is an error (exit 2).
     """
     try:
-        if config_path is not None:
-            _config(config_path)  # a bad config fails once, up front
+        config = with_overrides(_config(config_path), backend=backend)  # a bad config fails once, up front
+        engine = engine or config.batch.engine
+        if address is not None and engine != "ray":
+            raise click.UsageError("--address is for --engine ray")
         jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
         if backend is not None:
             jobs = [replace(job, backend=backend) for job in jobs]
@@ -225,43 +256,105 @@ def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: st
             writable_folder(out_dir, create=True, what="output folder")
         report = report_path or (out_dir or Path.cwd()) / REPORT_NAME
         check_report(report)
-        StageCache(enabled=not no_cache).check()
-        results = _run_batch(jobs, workers, force, not no_cache, review, skipped, report)
+        if engine == "local":
+            stage_cache(config.batch, not no_cache).check()
+        else:  # each worker checks the cache on its node, where it is used
+            from .ray_engine import RayPlan, address_of
+
+            plan = RayPlan(workers, address_of(address, config.batch), config.batch, config, force, not no_cache, review)
+        start = (lambda show: run_all(jobs, workers or _cores(), force, not no_cache, review, on_result=show,
+                                      settings=config.batch)) if engine == "local" else \
+            (lambda show: _on_ray(jobs, plan, show))
+        results = _run_batch(jobs, start, skipped, report, engine)
         click.echo(summary_table(results, skipped), err=True)
-        write_report(report, results, skipped)
+        write_report(report, results, skipped, engine=engine)
     except SubpipeError as exc:
         raise _Fail(exc) from None
     failed = sum(r.status != "ok" for r in results)
     sys.exit(1 if failed else 0)
 
 
-def _run_batch(jobs: list[Job], workers: int, force: bool, use_cache: bool, review: bool,
-               skipped: list[Skipped], report: Path) -> list[JobResult]:
-    """Run the jobs, showing each file as it finishes; when a signal stops the batch, the
-    report lists the files that finished and the ones that did not run."""
+def _on_ray(jobs: list[Job], plan, show) -> list[JobResult]:  # noqa: ANN001 - a RayPlan, a callback
+    from .ray_engine import run_on_ray  # Ray is imported only when its engine is used
+
+    return run_on_ray(jobs, plan, on_result=show)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _run_batch(jobs: list[Job], start, skipped: list[Skipped], report: Path,  # noqa: ANN001 - start(show)
+               engine: str) -> list[JobResult]:
+    """Run the jobs, showing each file as it finishes (and, on a terminal, the progress);
+    when a signal stops the batch, the report lists the files that finished and the ones
+    that did not run."""
     results = []
+    progress = _BatchProgress(len(jobs))
 
     def show(result: JobResult) -> None:
         results.append(result)
-        for path in result.outputs:
-            click.echo(path)
-        if result.status != "ok":
-            click.echo(f"Warning: {result.file} {'failed' if result.status == 'failed' else 'has findings'}: "
-                       f"{result.error}", err=True)
+        with progress.aside():
+            for path in ([] if result.already_done else result.outputs):
+                click.echo(path)
+            if result.status != "ok":
+                click.echo(f"Warning: {result.file} {'failed' if result.status == 'failed' else 'has findings'}: "
+                           f"{result.error}", err=True)
+        progress.add(result)
 
     try:
-        run_all(jobs, workers, force, use_cache, review, on_result=show)
+        with progress:
+            return start(show)
     except Interrupted as stop:
         done = {r.file for r in results}
         try:
             write_report(report, results, skipped, interrupted=stop.name,
-                         not_run=[j for j in jobs if str(j.video) not in done])
+                         not_run=[j for j in jobs if str(j.video) not in done], engine=engine)
             where = f"listed in {report}"
         except SubpipeError:
             where = "the report could not be written"
         raise _Stopped(stop, f"{len(results)} of {len(jobs)} file(s) finished ({where}); "
                              "nothing partial was left") from None
-    return results
+
+
+class _BatchProgress:
+    """On a terminal, one line on stderr: files done, hours of audio done, and the rate
+    as times real time (audio heard per second of wall time). Nothing otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.audio = total, 0, 0.0
+        self.shown = sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def add(self, result: JobResult) -> None:
+        self.done += 1
+        if not result.already_done:
+            self.audio += result.duration
+        self._draw()
+
+    def line(self) -> str:
+        wall = max(time.monotonic() - self.started, 1e-6)
+        return (f"{self.done}/{self.total} files done, {self.audio / 3600:.2f} h of audio, "
+                f"{self.audio / wall:.1f}x real time")
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        """Clear the line while something else is printed (``add`` draws it again)."""
+        if self.shown:
+            click.echo("\r\033[K", nl=False, err=True)
+        yield
+
+    def _draw(self) -> None:
+        if self.shown:
+            click.echo(f"\r\033[K{self.line()}", nl=False, err=True)
+
+    def __enter__(self) -> "_BatchProgress":
+        self._draw()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            click.echo("\r\033[K", nl=False, err=True)
 
 
 @main.group()

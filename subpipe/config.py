@@ -42,6 +42,8 @@ BLOCKLIST = (
     "Subtitles by the Amara.org community",
 )
 DIRECTION_MARKS = ("rle", "rlm", "none")
+# Where `subpipe batch` runs the films: worker processes here, or actors on a Ray cluster.
+ENGINES = ("local", "ray")
 # CTranslate2's precisions (the transformers backend maps them onto torch's).
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
                  "float16", "bfloat16", "float32")
@@ -120,6 +122,22 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """How `subpipe batch` runs: the engine, a Ray cluster's address, the time one film
+    may take, and (Ray) retries, what each actor asks for, the shared stage cache and
+    the size of the parts media travel in."""
+
+    engine: str = "local"
+    address: str = ""  # "" = RAY_ADDRESS, else a Ray of its own for the run
+    film_timeout: float = 0.0  # seconds; 0 = no limit
+    retries: int = 2
+    cpus_per_actor: int = 1
+    gpus_per_actor: float = 1.0
+    cache: str = ""  # "" = each node's own stage cache
+    part_mb: float = 64.0
+
+
+@dataclass(frozen=True)
 class Config:
     """Every setting. The dataclass defaults are configs/default.toml's (a test holds them
     together); a project file overrides single keys."""
@@ -131,6 +149,7 @@ class Config:
     vad: VadSettings = field(default_factory=VadSettings)
     translate: TranslateSettings = field(default_factory=TranslateSettings)
     bilingual: BilingualSettings = field(default_factory=BilingualSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
     rules: dict[str, Rules] = field(default_factory=dict)
 
     def rules_for(self, lang: str, fps: float | None = None) -> Rules:
@@ -190,6 +209,7 @@ def _build(data: dict[str, Any], path: Path) -> Config:
         vad=_section(VadSettings, data["vad"], "vad", path),
         translate=_section(TranslateSettings, data["translate"], "translate", path),
         bilingual=_section(BilingualSettings, data["bilingual"], "bilingual", path),
+        batch=_section(BatchSettings, data["batch"], "batch", path),
         rules=rules,
     )
     _validate(config, path)
@@ -270,6 +290,14 @@ ALLOWED: dict[str, Check] = {
                          "a table of language pairs (such as ur-en) to a model folder or hub id"),
     "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
     "output.urdu_direction_marks": _one_of(DIRECTION_MARKS),
+    "batch.engine": _one_of(ENGINES),
+    "batch.address": (lambda v: re.fullmatch(r"|auto|[^\s/:]+:[0-9]{1,5}", v) is not None,
+                      "empty, auto, or the HOST:PORT of a Ray cluster's head"),
+    "batch.film_timeout": _at_least(0),
+    "batch.retries": _at_least(0),
+    "batch.cpus_per_actor": _at_least(1),
+    "batch.gpus_per_actor": _above(0),
+    "batch.part_mb": _within(0.01, 1024),
     "rules.*.max_chars_per_line": _above(0),
     "rules.*.max_lines": _at_least(1),
     "rules.*.max_cps": _above(0),

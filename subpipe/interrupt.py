@@ -73,3 +73,19 @@ def worker_signals() -> None:
 def _ignore_all() -> None:
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+
+
+@contextmanager
+def handlers_kept() -> Iterator[None]:
+    """Inside, a library may set its own handlers for the stop signals (Ray does as it
+    starts, and as it stops); ours are put back when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            if handler is not None:  # None: set outside Python, can't be put back
+                signal.signal(s, handler)

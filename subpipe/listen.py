@@ -48,6 +48,7 @@ class Heard:
     silent: bool = False
     untranscribed: tuple[Untranscribed, ...] = ()
     damage: tuple[Damage, ...] = ()
+    source: str = ""  # the input's sha256 ('' when no one computed it)
 
 
 @dataclass(frozen=True)
@@ -76,18 +77,20 @@ def listen(
     progress: Callable[[float], Progress | None] = lambda total: None,
     cache: StageCache | None = None,
     on_detected: Callable[[str], None] = lambda lang: None,
+    source: str = "",
 ) -> tuple[Heard, Sound]:
     """Probe ``video``, pick the stream, extract the audio, find speech and transcribe it.
 
     ``lang`` is a language or ``auto``; ``on_detected`` hears the language detection
     picked before the transcription starts (it may raise to stop the run). With a
     ``cache``, the audio and each chunk's words are reused when the input, the model and
-    the settings that made them are the same.
+    the settings that made them are the same. ``source`` is the input's sha256 when the
+    caller knows it (a film sent to a node is checked as it arrives), else it is computed.
     """
     cache = cache or StageCache(enabled=False)
     info = probe(video)
     stream = choose_stream(info, audio_stream, None if lang == "auto" else lang)
-    source = cache.input_hash(video) if cache.enabled else ""
+    source = source or (cache.input_hash(video) if cache.enabled else "")
     audio_key = key_of(AUDIO_FORMAT, source, stream.index, SAMPLE_RATE)
     # The weights load (and jieba's dictionary, for Mandarin cues) while ffmpeg and voice
     # activity work: on 2 cores that takes about a second off a three-minute film.
@@ -102,7 +105,7 @@ def listen(
         if is_silent(audio):
             lang = lang if lang != "auto" else config.project.languages[0]
             heard = Heard(info, stream, Transcript(lang, (), duration), (), "none", silent=True,
-                          damage=heard_audio.damage)
+                          damage=heard_audio.damage, source=source)
             return heard, Sound(audio, audio_key)
         speech = speech_of(audio, config)
         engine = loading.result()
@@ -129,7 +132,7 @@ def listen(
         if report:
             report(chunk.end)
     heard = Heard(info, stream, Transcript(lang, tuple(words), duration), speech, engine.name,
-                  untranscribed=tuple(lost), damage=heard_audio.damage)
+                  untranscribed=tuple(lost), damage=heard_audio.damage, source=source)
     return heard, Sound(audio, audio_key, engine)
 
 

@@ -10,7 +10,7 @@ import json
 import logging
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -19,10 +19,11 @@ from .bilingual import bilingual_tracks
 from .cache import StageCache, key_of
 from .config import Config
 from .cues import ShapeResult, shape
-from .errors import InputError, OutputError, UsageError
+from .digest import sha256_file
+from .errors import InputError, OutputError, SubpipeError, UsageError
 from .glossary import Glossary, load_glossary
 from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
-from .media import check_readable
+from .media import MediaInfo, check_readable
 from .outputs import OutputSet
 from .review import write_review
 from .routes import bilingual_pairs, check_models, check_targets, make_translator, target_langs
@@ -136,60 +137,172 @@ def run(
     The outputs are locked for the whole run (a second run into the same folder stops at
     once) and refused before the transcription when they may not be replaced.
     """
+    glossary, out = prepare(request, config)
+    with OutputSet(out, request.video.stem) as outputs:
+        made = make(request, config, glossary, guard=guard_of(outputs, request, config), load=load,
+                    progress=progress, cache=cache)
+        return write(made, request, config, glossary, outputs)
+
+
+def prepare(request: RunRequest, config: Config) -> tuple[Glossary, Path]:
+    """What is checked before a film is opened: its language among the project's, the
+    targets, the file itself, the glossary; returns the glossary and the output folder."""
     if request.lang != "auto" and request.lang not in config.project.languages:
         raise UsageError(f"language '{request.lang}' is not among this project's languages")
     check_targets(request.targets)
     check_readable(request.video)
     glossary = load_glossary(config.translate.glossary_path)
-    out = output_dir(request.video, request.out_dir)
-    with OutputSet(out, request.video.stem) as outputs:
-        return _run(request, config, glossary, outputs, load, progress, cache or StageCache(enabled=False))
+    return glossary, output_dir(request.video, request.out_dir)
 
 
-def _run(request: RunRequest, config: Config, glossary: Glossary, outputs: OutputSet, load: TranscriberFactory,
-         progress: Callable[[float], Progress | None], cache: StageCache) -> RunResult:
-    out, stem = outputs.folder, outputs.stem
+@dataclass(frozen=True)
+class Made:
+    """One film's work before anything is written: every track as it will be written (by
+    name: a language or a pair), what the run found, and the record its files will carry.
+    A worker makes it; whoever holds the outputs writes it (``write``)."""
+
+    lang: str
+    tracks: dict[str, Track]
+    cues: int
+    duration: float
+    findings: tuple[RunFinding, ...]
+    warnings: tuple[str, ...]
+    notices: tuple[str, ...]
+    uses: tuple[str, ...]
+    meta: dict
+    info: MediaInfo
+    untranscribed: tuple[tuple[float, float], ...] = ()
+    source: str = ""  # the input's sha256, when it was computed
+
+
+def guard_of(outputs: OutputSet, request: RunRequest, config: Config) -> Callable[[str], None]:
+    """The outputs' guard once the language is known: raises when they may not be replaced."""
+
+    def guard(lang: str) -> None:
+        outputs.guard(planned_outputs(outputs.folder, outputs.stem, lang, request.targets, config), request.force)
+
+    return guard
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """The outputs' guard answered ahead for every language the film may turn out to be
+    in, for a worker that can't see the outputs: it raises what the guard would have."""
+
+    errors: dict[str, SubpipeError]
+
+    def __call__(self, lang: str) -> None:
+        if lang in self.errors:
+            raise self.errors[lang]
+
+
+def refusals(outputs: OutputSet, request: RunRequest, config: Config) -> Refusals:
+    """``guard_of``'s answer for each possible language (the one asked for, else the project's)."""
+    guard = guard_of(outputs, request, config)
+    errors: dict[str, SubpipeError] = {}
+    for lang in (config.project.languages if request.lang == "auto" else (request.lang,)):
+        try:
+            guard(lang)
+        except SubpipeError as exc:
+            errors[lang] = exc
+    return Refusals(errors)
+
+
+def make(request: RunRequest, config: Config, glossary: Glossary, *, guard: Callable[[str], None],
+         load: TranscriberFactory = load_transcriber, progress: Callable[[float], Progress | None] = lambda t: None,
+         cache: StageCache | None = None, source: str = "") -> Made:
+    """Listen, shape, translate: every track of ``request.video`` in memory, nothing written.
+
+    ``guard`` hears the language as soon as it is known (at once when given, else when
+    detected) and raises when the outputs may not be replaced, before minutes of work;
+    ``source`` is the input's sha256 when the caller already knows it.
+    """
+    cache = cache or StageCache(enabled=False)
 
     def ready(lang: str) -> None:
-        # Refuse before minutes of work: once the language is known, the outputs are too.
-        outputs.guard(planned_outputs(out, stem, lang, request.targets, config), request.force)
+        guard(lang)
         check_models(lang, request.targets, config)
 
     if request.lang != "auto":
         ready(request.lang)
     heard, sound = listen(request.video, request.lang, config, glossary, audio_stream=request.audio_stream,
-                          load=load, progress=progress, cache=cache, on_detected=ready)
+                          load=load, progress=progress, cache=cache, on_detected=ready, source=source)
     lang = heard.transcript.lang
     shaped = subtitle(heard, config)
-    source = Track(lang=lang, cues=shaped.cues)
+    source_track = Track(lang=lang, cues=shaped.cues)
 
     warnings = []
     if heard.silent:
         warnings.append(f"{request.video.name}: audio stream {heard.stream.index} is silent; writing an empty {lang} track")
-    elif not source.cues:
+    elif not source_track.cues:
         warnings.append(f"{request.video.name}: no speech was recognised; writing an empty {lang} track")
     warnings += [d.message(request.video.name) for d in heard.damage]
-    done = _translated_cached(source, request.targets, config, glossary, heard, sound, cache)
+    done = _translated_cached(source_track, request.targets, config, glossary, heard, sound, cache)
     rules = {code: config.rules_for(code, heard.info.fps) for code in LANGUAGES}
     findings = (_source_findings(shaped, lang) + _rule_breaks(done.tracks, rules, skip=lang)
                 + _untranscribed(heard, lang) + _damage(heard, request.video.name) + done.findings)
-    outputs.manifest.extra["findings"] = findings_record(findings)
     tracks = _written(done.tracks, bilingual_pairs(lang, request.targets, config), config)
     meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
-    paths = write_tracks(tracks, outputs, meta, request.force)
+    return Made(lang, tracks, len(source_track.cues), heard.transcript.duration, tuple(findings), tuple(warnings),
+                tuple(done.notices), tuple(done.uses), meta, heard.info,
+                tuple((u.start, u.end) for u in heard.untranscribed), heard.source)
+
+
+def write(made: Made, request: RunRequest, config: Config, glossary: Glossary, outputs: OutputSet) -> RunResult:
+    """Commit what ``make`` made into the locked ``outputs`` (the overwrite rules hold
+    here), with the review page when asked for; logs what an editor should know."""
+    out, stem = outputs.folder, outputs.stem
+    outputs.manifest.extra["findings"] = findings_record(made.findings)
+    if made.source:
+        outputs.manifest.extra["source"] = source_record(request, config, glossary, made.source)
+    paths = write_tracks(made.tracks, outputs, made.meta, request.force)
     if request.review:
-        named = {track_path(out, stem, name).name: track for name, track in tracks.items()}
-        judged = {name: judge_track(track, rules, audio_end=heard.info.audio_end) for name, track in named.items()}
-        paths += tuple(write_review(heard.info, named, judged, glossary, out / f"{stem}.review.html",
-                                    outputs.manifest_path, [(u.start, u.end) for u in heard.untranscribed]))
-    for warning in warnings:
+        # The page and proxy are made from the film here, wherever it was heard.
+        info = replace(made.info, path=request.video)
+        rules = {code: config.rules_for(code, info.fps) for code in LANGUAGES}
+        named = {track_path(out, stem, name).name: track for name, track in made.tracks.items()}
+        judged = {name: judge_track(track, rules, audio_end=info.audio_end) for name, track in named.items()}
+        paths += tuple(write_review(info, named, judged, glossary, out / f"{stem}.review.html",
+                                    outputs.manifest_path, list(made.untranscribed)))
+    for warning in made.warnings:
         log.warning(warning)
-    for line in [f.message for f in findings] + done.uses:
+    for line in [f.message for f in made.findings] + list(made.uses):
         log.info("%s", line)
-    for notice in done.notices:
+    for notice in made.notices:
         log.warning(notice)
-    return RunResult(lang, paths, len(source.cues), heard.transcript.duration, tuple(findings), tuple(warnings),
-                     tuple(done.notices))
+    return RunResult(made.lang, paths, made.cues, made.duration, made.findings, made.warnings, made.notices)
+
+
+def source_record(request: RunRequest, config: Config, glossary: Glossary, sha256: str) -> dict:
+    """What the manifest keeps of the input and the request that made its outputs, so
+    that a rerun can tell they are already done (``done_before``)."""
+    stat = request.video.stat()
+    return {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "request": _request_key(request, config, glossary, sha256)}
+
+
+def done_before(outputs: OutputSet, request: RunRequest, config: Config, glossary: Glossary) -> bool:
+    """Whether the outputs on disk were made from this very input with these settings,
+    are all there and unchanged, and were committed whole: then there is nothing to redo."""
+    recorded = outputs.manifest.extra.get("source")
+    manifest = outputs.manifest
+    if request.force or not isinstance(recorded, dict) or manifest.damage or manifest.pending or not manifest.records:
+        return False
+    stat = request.video.stat()
+    # A file of the same size and time is the one hashed then (as the stage cache trusts).
+    same_file = (recorded.get("size"), recorded.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
+    sha = recorded.get("sha256") if same_file else sha256_file(request.video)
+    if recorded.get("request") != _request_key(request, config, glossary, sha):
+        return False
+    paths = [outputs.folder / name for name in manifest.records]
+    page = outputs.folder / f"{outputs.stem}.review.html"
+    return all(p.is_file() for p in paths) and not manifest.refusals(paths) and (page.is_file() or not request.review)
+
+
+def _request_key(request: RunRequest, config: Config, glossary: Glossary, sha256: str) -> str:
+    """Everything that decides a film's outputs but the code: its bytes and what was asked."""
+    return key_of("made-1", sha256, request.lang, request.audio_stream, request.targets, request.review,
+                  asdict(config), asdict(glossary))
 
 
 def translate_file(

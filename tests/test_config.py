@@ -154,6 +154,11 @@ def test_every_number_has_a_range() -> None:
                                         "ur, zh, en, each once"),
     ("bilingual.pairs", ["ur"], 'bilingual.pairs = ["ur"] in {p}: must be a list of language pairs such as ur-zh'),
     ("output.urdu_direction_marks", "ltr", 'output.urdu_direction_marks = "ltr" in {p}: must be one of rle, rlm, none'),
+    ("batch.engine", "dask", 'batch.engine = "dask" in {p}: must be one of local, ray'),
+    ("batch.address", "ray://head:10001", 'batch.address = "ray://head:10001" in {p}: must be empty, auto, or the '
+                                          "HOST:PORT of a Ray cluster's head"),
+    ("batch.retries", -1, "batch.retries = -1 in {p}: must be a whole number, at least 0"),
+    ("batch.part_mb", 0, "batch.part_mb = 0 in {p}: must be a number from 0.01 to 1024"),
 ])
 def test_bad_settings_name_the_key_the_value_and_what_is_allowed(tmp_path: Path, key: str, value: object,
                                                                  message: str) -> None:
@@ -214,7 +219,7 @@ VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=4), st.dictionaries(WORDS
 def holds_its_type_and_range(config: Config) -> None:
     """What every loaded config promises, written independently of the loader."""
     for section in (config.project, config.asr, config.output, config.cues, config.vad, config.translate,
-                    config.bilingual, *config.rules.values()):
+                    config.bilingual, config.batch, *config.rules.values()):
         for f in fields(section):
             value, kind = getattr(section, f.name), typing.get_type_hints(type(section))[f.name]
             origin = typing.get_origin(kind) or kind
@@ -229,6 +234,10 @@ def holds_its_type_and_range(config: Config) -> None:
     assert min(tr.batch_size, tr.num_beams, tr.max_new_tokens, tr.max_cues_per_sentence) >= 1
     assert tr.max_sentence_gap >= 0
     assert config.project.languages and set(config.project.languages) <= {"ur", "zh", "en"}
+    b = config.batch
+    assert b.engine in ("local", "ray") and b.film_timeout >= 0 and b.retries >= 0 and b.cpus_per_actor >= 1
+    assert b.gpus_per_actor > 0 and 0.01 <= b.part_mb <= 1024
+    assert b.address in ("", "auto") or re.fullmatch(r"[^\s/:]+:[0-9]+", b.address)
     for rules in config.rules.values():
         assert rules.max_chars_per_line > 0 and rules.max_lines >= 1 and rules.max_cps > 0 and rules.fps > 0
         assert 0 <= rules.min_duration < rules.max_duration and rules.min_gap_frames >= 0
