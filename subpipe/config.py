@@ -5,6 +5,7 @@ Unknown keys are rejected by name so a typo never passes silently.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.toml"
 DEFAULT_GLOSSARY = CONFIGS / "glossary.toml"
 BACKENDS = ("openai-whisper", "faster-whisper", "transformers", "auto")
+# Where Whisper runs: "cuda:N" names one GPU of several; "auto" takes the GPU when there is one.
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|auto")
 # Helsinki-NLP opus-mt models, by direction. Urdu <-> Mandarin has no direct model.
 OPUS_MT = {
     "ur-en": "Helsinki-NLP/opus-mt-ur-en",
@@ -48,6 +51,10 @@ class AsrSettings:
     model_sha256: str = ""
     device: str = "cpu"
     beam_size: int = 3
+    # On a GPU: the backend, the beam (1: greedy, through the graph-captured decoder), the batch.
+    gpu_backend: str = "transformers"
+    gpu_beam_size: int = 1
+    gpu_batch_size: int = 64
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     seed: int = 0
     condition_on_previous_text: bool = False
@@ -55,6 +62,14 @@ class AsrSettings:
     chunk_seconds: float = 600.0
     batch_size: int = 8
     compute_type: str = "auto"
+
+    def on(self, device: str) -> "AsrSettings":
+        """The settings that hold on ``device`` (cpu, cuda or cuda:N): on a GPU the
+        ``gpu_`` backend, beam and batch replace the CPU's."""
+        if device == "cpu":
+            return replace(self, device=device)
+        return replace(self, device=device, backend=self.gpu_backend, beam_size=self.gpu_beam_size,
+                       batch_size=self.gpu_batch_size)
 
 
 @dataclass(frozen=True)
@@ -192,8 +207,14 @@ def _validate(config: Config, path: Path) -> None:
     unknown = [lang for lang in config.project.languages if lang not in LANGUAGES]
     if unknown or not config.project.languages:
         raise ConfigError(f"project.languages in {path} must be some of {', '.join(LANGUAGES)}")
-    if config.asr.backend not in BACKENDS:
-        raise ConfigError(f"asr.backend '{config.asr.backend}' in {path} is not one of {', '.join(BACKENDS)}")
+    for key in ("backend", "gpu_backend"):
+        if getattr(config.asr, key) not in BACKENDS:
+            raise ConfigError(f"asr.{key} '{getattr(config.asr, key)}' in {path} is not one of {', '.join(BACKENDS)}")
+    if not isinstance(config.asr.device, str) or not DEVICE_PATTERN.fullmatch(config.asr.device):
+        raise ConfigError(f"asr.device '{config.asr.device}' in {path} is not cpu, cuda, cuda:N or auto")
+    for key in ("beam_size", "gpu_beam_size", "batch_size", "gpu_batch_size"):
+        if getattr(config.asr, key) < 1:
+            raise ConfigError(f"asr.{key} in {path} must be at least 1")
     if config.output.urdu_direction_marks not in DIRECTION_MARKS:
         raise ConfigError(f"output.urdu_direction_marks in {path} must be one of {', '.join(DIRECTION_MARKS)}")
     for pair in config.bilingual.pairs:
@@ -208,6 +229,11 @@ def _validate(config: Config, path: Path) -> None:
 
 
 def with_overrides(config: Config, **asr: Any) -> Config:
-    """The config with some ASR settings replaced (CLI flags win over files)."""
+    """The config with some ASR settings replaced (CLI flags win over files).
+
+    A backend named on the command line holds on every device, the GPU's too.
+    """
+    if asr.get("backend") is not None and asr.get("gpu_backend") is None:
+        asr["gpu_backend"] = asr["backend"]
     changes = {k: v for k, v in asr.items() if v is not None}
     return replace(config, asr=replace(config.asr, **changes)) if changes else config

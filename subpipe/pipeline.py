@@ -10,11 +10,12 @@ import json
 import logging
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping
 
 from .asr import Progress
+from .asr.device import placed
 from .bilingual import bilingual_tracks
 from .cache import StageCache, key_of
 from .config import Config
@@ -119,6 +120,8 @@ def run(
     cache: StageCache | None = None,
 ) -> RunResult:
     """Transcribe ``request.video``, translate it, and write every track; returns what was written."""
+    # First of all: a GPU asked for and missing is a usage error before any work.
+    config = replace(config, asr=placed(config.asr))
     if request.lang != "auto" and request.lang not in config.project.languages:
         raise UsageError(f"language '{request.lang}' is not among this project's languages")
     check_targets(request.targets)

@@ -108,8 +108,10 @@ class FasterWhisper(BatchedBackend):
         self.compute_type = default_compute_type(device, compute_type)
         try:
             # The alignment heads come from the folder's config.json (CTranslate2 reads them).
-            self.model = WhisperModel(str(model_dir), device=device, compute_type=self.compute_type,
-                                      cpu_threads=cpu_threads)
+            # CTranslate2 names a GPU by kind and index ("cuda", 1), torch by "cuda:1".
+            kind, _, index = device.partition(":")
+            self.model = WhisperModel(str(model_dir), device=kind, device_index=int(index or 0),
+                                      compute_type=self.compute_type, cpu_threads=cpu_threads)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"could not load CTranslate2 weights {model_dir}: {exc}") from None
         if device == "cpu":
