@@ -8,7 +8,6 @@ encoded and decoded at once.
 from __future__ import annotations
 
 import logging
-import zlib
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -19,21 +18,14 @@ from ..errors import ModelError
 from ..media import SAMPLE_RATE
 from ..types import Word
 from .interface import DecodeOptions, Progress
+from .loops import LOOP_RATIO, REPAIR_BEAM, compression_ratio
 from .windows import MEL_FRAMES, MEL_FRAMES_PER_SECOND, WINDOW, BatchedBackend, Window, batches, clip_windows
 from .word_timing import APPEND_PUNCTUATION, PREPEND_PUNCTUATION
 
 log = logging.getLogger(__name__)
 
 PART = 2  # windows per encoder and aligner call on CPU
-LOOP_RATIO = 2.4  # openai-whisper's compression_ratio_threshold: above it, text repeats itself
-REPAIR_BEAM = 5
 CLIP_CONTEXT = 3.0  # seconds of silence the encoder sees after a translated clip
-
-
-def compression_ratio(text: str) -> float:
-    """Bytes of ``text`` over bytes of its zlib compression (openai-whisper's repetition test)."""
-    raw = text.encode("utf-8")
-    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
 def _encode_in_parts(encode, part: int):
