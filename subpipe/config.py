@@ -89,6 +89,7 @@ class VadSettings:
     min_silence_ms: int = 300
     pad_ms: int = 0
     decode_pad_ms: int = 200
+    threads: int = 0  # 0: one pass on the CPU, pieces on every core when Whisper runs on a GPU
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,8 @@ def _validate(config: Config, path: Path) -> None:
             raise ConfigError(f"asr.{key} '{getattr(config.asr, key)}' in {path} is not one of {', '.join(BACKENDS)}")
     if not isinstance(config.asr.device, str) or not DEVICE_PATTERN.fullmatch(config.asr.device):
         raise ConfigError(f"asr.device '{config.asr.device}' in {path} is not cpu, cuda, cuda:N or auto")
+    if config.vad.threads < 0:
+        raise ConfigError(f"vad.threads in {path} must be 0 (automatic) or more")
     for key in ("beam_size", "gpu_beam_size", "batch_size", "gpu_batch_size"):
         if getattr(config.asr, key) < 1:
             raise ConfigError(f"asr.{key} in {path} must be at least 1")
