@@ -80,13 +80,16 @@ class HFWhisper(BatchedBackend):
 
         hf_logging.disable_progress_bar()  # progress bars belong on terminals, and are ours
         gpu = device != "cpu"
+        use_fast = gpu if fast is None else fast
         torch_dtype = {"auto": torch.float16 if gpu else torch.float32, "float32": torch.float32,
                        "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype, torch.float32)
         try:
-            # CPU: eager attention, whose cross-attention weights time the words. GPU: the
-            # fast decoder keeps those weights itself, and sdpa runs the encoder faster.
+            # Eager attention, whose cross-attention weights time the words in a forced
+            # pass; on a GPU the fast decoder keeps those weights itself, and sdpa runs
+            # the encoder faster. (The CPU keeps eager: its outputs stay as they were.)
             self.model = WhisperForConditionalGeneration.from_pretrained(
-                folder, dtype=torch_dtype, attn_implementation="sdpa" if gpu else "eager", local_files_only=True
+                folder, dtype=torch_dtype, attn_implementation="sdpa" if gpu and use_fast else "eager",
+                local_files_only=True,
             ).to(device).eval()
         except (OSError, ValueError) as exc:
             raise ModelError(f"could not load transformers Whisper folder {folder}: {exc}") from None
@@ -97,7 +100,7 @@ class HFWhisper(BatchedBackend):
         self.options, self.device, self.dtype, self.batch_size = options, device, torch_dtype, batch_size
         self._fitting = batch_size  # the batch that fits in memory: halved when one did not
         self.fast = self.mel = None
-        if gpu if fast is None else fast:
+        if use_fast:
             from .fast_decoder import FastDecoder, Suppression
             from .log_mel import LogMel
 
@@ -129,32 +132,38 @@ class HFWhisper(BatchedBackend):
 
     def _decode_windows(self, audio: np.ndarray, windows: Sequence[Window], lang: str,
                         progress: Progress | None, prompt: str | None) -> list[list[Word]]:
-        def decode(batch: Sequence[Window], clips: _Clips) -> list[list[Word]]:
-            texts, times = self._transcribed(clips, lang, "transcribe", True, prompt)
-            tok = self._tokenizer(lang)
-            return [words_from_tokens(tok, text, starts) for text, starts in zip(texts, times)]
-
         def done(batch: Sequence[Window]) -> None:
             if progress is not None:
                 progress(batch[-1].regions[-1][1])
 
-        found, self._fitting = in_batches(windows, self._fitting, decode, done=done, out_of_memory=self._freed,
-                                          prepare=lambda batch: self._prepared([w.samples(audio) for w in batch]))
-        return found
+        found = self._in_batches(windows, lambda w: w.samples(audio), lang, "transcribe", True, prompt, done)
+        tok = self._tokenizer(lang)
+        return [words_from_tokens(tok, text, starts) for text, starts in found]
+
+    def tokens(self, audio: np.ndarray, windows: Sequence[Window], lang: str) -> list[list[int]]:
+        """Text tokens of each window, without word timing: transcription alone, as the benches time it."""
+        return [text for text, _ in self._in_batches(windows, lambda w: w.samples(audio), lang, "transcribe", False)]
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str) -> list[str]:
         """English text of each clip; the clips' windows are decoded in batches."""
         owned = clip_windows(clips)
         texts = [""] * len(clips)
-
-        def decode(batch, prepared: _Clips) -> list[list[int]]:
-            return self._transcribed(prepared, lang, "translate", False)[0]
-
-        found, self._fitting = in_batches(owned, self._fitting, decode, out_of_memory=self._freed,
-                                          prepare=lambda batch: self._prepared([w.samples(clips[i]) for i, w in batch]))
-        for (i, _), tokens in zip(owned, found):
+        found = self._in_batches(owned, lambda item: item[1].samples(clips[item[0]]), lang, "translate", False)
+        for (i, _), (tokens, _) in zip(owned, found):
             texts[i] = f"{texts[i]} {self._decode_text(tokens)}".strip()
         return texts
+
+    def _in_batches(self, items: Sequence, samples, lang: str, task: str, align: bool, prompt: str | None = None,
+                    done=lambda batch: None) -> list[tuple[list[int], list[float] | None]]:
+        """Each item's text tokens (and with ``align`` each token's start), decoded in
+        batches; ``samples(item)`` is its audio, gathered one batch ahead."""
+        def decode(batch: Sequence, prepared: _Clips) -> list[tuple[list[int], list[float] | None]]:
+            texts, times = self._transcribed(prepared, lang, task, align, prompt)
+            return list(zip(texts, times if times is not None else [None] * len(texts)))
+
+        found, self._fitting = in_batches(items, self._fitting, decode, done=done, out_of_memory=self._freed,
+                                          prepare=lambda batch: self._prepared([samples(item) for item in batch]))
+        return found
 
     def _prepared(self, clips: list[np.ndarray]) -> _Clips:
         if self.mel is None:
@@ -243,18 +252,11 @@ class HFWhisper(BatchedBackend):
         word timing from the alignment heads' attention, for the whole batch at once."""
         import torch
 
-        clips, n = prepared.clips, len(prepared.clips)
-        frames = [mel_frames(len(c)) for c in clips]
+        n = len(prepared.clips)
         tok = self._tokenizer(lang)
         start = self._start(lang, task)
         with torch.inference_mode():
-            if self.mel is None:  # the CPU, in tests: the extractor's features, as generate gets them
-                features, mask = self._features(clips)
-            else:
-                features = self.mel(prepared.rows).to(self.dtype)
-                mask = (torch.arange(features.shape[-1], device=self.device)
-                        < torch.tensor(frames, device=self.device).view(-1, 1)).long()
-            encoded = self.model.get_encoder()(features).last_hidden_state
+            encoded, mask, frames = self._encoded(prepared)
             starts: dict[int, list[float]] = {}
             if self.options.beam_size > 1:
                 texts = self._generated(encoded, mask, lang, task, prompt, self.options.beam_size)
@@ -289,6 +291,20 @@ class HFWhisper(BatchedBackend):
                 weights = [attention[r][:, : len(row)] for r, row in enumerate(forced)]
                 starts.update(zip(rest, batch_token_starts(weights, [frames[k] for k in rest], len(start) - 1)))
         return texts, [starts[k] for k in range(n)]
+
+    def _encoded(self, prepared: _Clips):
+        """The encoder's output for a batch, its attention mask for generate, each clip's frames."""
+        import torch
+
+        frames = [mel_frames(len(c)) for c in prepared.clips]
+        with torch.inference_mode():
+            if self.mel is None:  # the CPU, in tests: the extractor's features, as generate gets them
+                features, mask = self._features(prepared.clips)
+            else:
+                features = self.mel(prepared.rows).to(self.dtype)
+                mask = (torch.arange(features.shape[-1], device=self.device)
+                        < torch.tensor(frames, device=self.device).view(-1, 1)).long()
+            return self.model.get_encoder()(features).last_hidden_state, mask, frames
 
     def _bucket(self, n: int) -> int:
         """Rows the decoder runs for ``n`` windows: the next power of two, at most the batch

@@ -162,10 +162,7 @@ class FastDecoder:
         rows = [list(r) for r in forced] + [list(forced[-1])] * (batch - n)
         if batch > n:  # the last row again: it ends when its twin does, unlike silence
             encoded = torch.cat([encoded, encoded[-1:].expand(batch - n, -1, -1)])
-        s = self.states.get(batch) or self.states.setdefault(batch, _State(self, batch))
-        if self.graphs and s.graph is None:
-            self._reset(s, encoded, rows)
-            self._capture(s)
+        s = self._ready(batch, encoded, rows)
         self._reset(s, encoded, rows)
         for p in range(self.positions_max - 1):  # position 447 is never fed: nothing may follow it
             if s.graph is not None:
@@ -182,6 +179,21 @@ class FastDecoder:
         if end < n_forced:  # an alignment pass: the forced row itself ended in end of text
             return Decoded((), False, end + 1)
         return Decoded(tuple(row[n_forced:end]), not done, end + 1 if done else self.positions_max - 1)
+
+    def capture(self, batch: int, forced: Sequence[int]) -> None:
+        """Make ``batch`` rows' buffers and (on a GPU) capture their graph now, before a
+        timed run; ``forced``: any start of transcript, to run the capture's steps on."""
+        import torch
+
+        encoded = torch.zeros((batch, self.n_audio, self.d_model), device=self.device, dtype=self.dtype)
+        self._ready(batch, encoded, [list(forced)] * batch)
+
+    def _ready(self, batch: int, encoded, rows: list[list[int]]) -> _State:
+        s = self.states.get(batch) or self.states.setdefault(batch, _State(self, batch))
+        if self.graphs and s.graph is None:
+            self._reset(s, encoded, rows)  # capture runs steps: they need real buffers
+            self._capture(s)
+        return s
 
     def release(self) -> None:
         """Drop every batch's buffers and graph (after running out of memory)."""
