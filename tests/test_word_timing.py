@@ -31,3 +31,13 @@ def test_the_batched_warp_takes_transformers_path(batch: list[np.ndarray]) -> No
     from subpipe.asr.word_timing import dtw_starts
 
     assert dtw_starts([torch.from_numpy(m) for m in batch]) == [_transformers_starts(m) for m in batch]
+
+
+def test_a_warp_through_missing_attention_takes_transformers_path_too() -> None:
+    import torch
+
+    from subpipe.asr.word_timing import dtw_starts
+
+    matrix = np.random.default_rng(0).standard_normal((6, 9))
+    matrix[2, 3] = matrix[4, 0] = np.nan  # NaN never wins a comparison: the path turns as transformers' does
+    assert dtw_starts([torch.from_numpy(matrix)]) == [_transformers_starts(matrix)]
