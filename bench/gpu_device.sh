@@ -96,7 +96,7 @@ case "$mode" in
         ;;
     smoke)
         join_weights || true
-        "$PY" bench/gpu_speed.py --data "$STAGE" --random-weights --hours 0.05 --ref-windows 8 \
+        "$PY" bench/gpu_speed.py --data "$STAGE" --random-weights --hours 0.05 --ref-windows 8 --films "" \
             --out "$OUT/gpu_smoke.json" "$@" 2>&1 | tee "$OUT/gpu_smoke.log"
         ;;
     run)

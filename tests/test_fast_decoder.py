@@ -194,3 +194,33 @@ def test_other_errors_and_a_single_window_out_of_memory_are_raised() -> None:
 
     with pytest.raises(InjectedOOM):
         in_batches([1, 2, 3], 2, never_fits, out_of_memory=lambda exc: isinstance(exc, InjectedOOM))
+
+
+def test_the_gpus_log_mel_is_the_extractors(engines) -> None:
+    from subpipe.asr.log_mel import LogMel, padded_clips
+
+    slow, _ = engines
+    audio, windows = tone_windows()
+    clips = [w.samples(audio) for w in windows]
+    ours = LogMel(slow.extractor.mel_filters, "cpu")(padded_clips(clips))
+    theirs, mask = slow._features(clips)
+    assert ours.shape == theirs.shape
+    assert float((ours - theirs).abs().max()) < 1e-4
+    on_device = slow.__class__.__new__(slow.__class__)
+    on_device.__dict__.update(slow.__dict__)
+    on_device.mel = LogMel(slow.extractor.mel_filters, "cpu")
+    _, ours_mask, _ = on_device._encoded(on_device._prepared(clips))
+    assert ours_mask.tolist() == mask.tolist()  # generate (loop repair) gets the extractor's mask
+
+
+def test_the_gpus_feature_path_gives_the_same_words(engines) -> None:
+    from subpipe.asr.log_mel import LogMel
+
+    _, fast = engines
+    audio, windows = tone_windows()
+    windows = windows[:3]
+    expected = fast._decode_windows(audio, windows, "zh", None, None)
+    on_device = fast.__class__.__new__(fast.__class__)
+    on_device.__dict__.update(fast.__dict__)
+    on_device.mel = LogMel(fast.extractor.mel_filters, "cpu")  # as on a GPU: samples in, log-mel in torch
+    assert on_device._decode_windows(audio, windows, "zh", None, None) == expected

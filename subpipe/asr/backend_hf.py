@@ -26,7 +26,7 @@ from ..media import SAMPLE_RATE
 from ..types import Word
 from .interface import DecodeOptions, Progress
 from .loops import REPAIR_BEAM, loops
-from .windows import WINDOW, BatchedBackend, Window, clip_windows, in_batches, mel_frames
+from .windows import MEL_FRAMES_PER_SECOND, WINDOW, BatchedBackend, Window, clip_windows, in_batches, mel_frames
 from .word_timing import batch_token_starts, words_from_tokens
 
 log = logging.getLogger(__name__)
@@ -302,8 +302,10 @@ class HFWhisper(BatchedBackend):
                 features, mask = self._features(prepared.clips)
             else:
                 features = self.mel(prepared.rows).to(self.dtype)
-                mask = (torch.arange(features.shape[-1], device=self.device)
-                        < torch.tensor(frames, device=self.device).view(-1, 1)).long()
+                # The extractor's mask: every frame a sample of the clip falls in.
+                hop = SAMPLE_RATE // MEL_FRAMES_PER_SECOND
+                seen = torch.tensor([-(-len(c) // hop) for c in prepared.clips], device=self.device)
+                mask = (torch.arange(features.shape[-1], device=self.device) < seen.view(-1, 1)).long()
             return self.model.get_encoder()(features).last_hidden_state, mask, frames
 
     def _bucket(self, n: int) -> int:

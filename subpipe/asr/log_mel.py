@@ -12,15 +12,15 @@ from typing import Sequence
 import numpy as np
 
 from ..media import SAMPLE_RATE
-from .windows import MEL_FRAMES_PER_SECOND, WINDOW, mel_frames
+from .windows import MEL_FRAMES_PER_SECOND, WINDOW
 
 N_FFT, HOP = 400, SAMPLE_RATE // MEL_FRAMES_PER_SECOND
 WINDOW_SAMPLES = int(WINDOW * SAMPLE_RATE)
 
 
 def padded_clips(clips: Sequence[np.ndarray]):
-    """The clips as one host tensor of 30-second rows, zero-padded (pinned when a GPU can
-    read it straight), and each clip's frames: what ``LogMel`` and the aligner need."""
+    """The clips as one host tensor of 30-second rows, zero-padded as the extractor pads
+    them (pinned, where a GPU can copy it while it works): what ``LogMel`` reads."""
     import torch
 
     rows = torch.zeros((len(clips), WINDOW_SAMPLES), dtype=torch.float32,
@@ -28,8 +28,7 @@ def padded_clips(clips: Sequence[np.ndarray]):
     for row, clip in zip(rows, clips):
         clip = clip[:WINDOW_SAMPLES]
         row[: len(clip)] = torch.from_numpy(np.ascontiguousarray(clip, dtype=np.float32))
-    frames = [mel_frames(len(clip)) for clip in clips]
-    return rows, frames
+    return rows
 
 
 class LogMel:
