@@ -116,7 +116,7 @@ def test_fast_path_words_are_generates_and_a_loop_is_decoded_again_with_a_beam(e
     assert words[:3] == expected[:3]
     # The window that ran into the limit was decoded again with a beam (and timed by a
     # forced pass through the fast decoder), as generate's path with that beam does it.
-    assert "decoding them again with a beam of 5" in caplog.text
+    assert "ran into the token limit; decoding them again with a beam of 5" in caplog.text
     beam = HFWhisper(ending_folder, DecodeOptions(REPAIR_BEAM, (0.0,), 0), batch_size=4)
     assert words[3] == beam._decode_windows(audio, windows[3:], "zh", None, None)[0]
     assert words[3] != expected[3]

@@ -274,8 +274,8 @@ class HFWhisper(BatchedBackend):
                     weights = [attention[k][:, : rows[k].fed] for k in kept]
                     starts.update(zip(kept, batch_token_starts(weights, [frames[k] for k in kept], len(start) - 1)))
             if looping:
-                log.info("%d window(s) repeated themselves; decoding them again with a beam of %d",
-                         len(looping), REPAIR_BEAM)
+                log.info("%d window(s) repeated themselves or ran into the token limit; decoding them again "
+                         "with a beam of %d", len(looping), REPAIR_BEAM)
                 again = self._generated(encoded[looping], mask[looping], lang, task, prompt, REPAIR_BEAM)
                 for k, text in zip(looping, again):
                     texts[k] = text

@@ -153,6 +153,12 @@ class FastDecoder:
         """
         import torch
 
+        with torch.inference_mode():  # whoever calls: no autograd in a captured graph
+            return self._run(encoded, forced, batch)
+
+    def _run(self, encoded, forced: Sequence[Sequence[int]], batch: int | None):
+        import torch
+
         n = encoded.shape[0]
         if n == 0:
             return [], None
@@ -185,8 +191,9 @@ class FastDecoder:
         timed run; ``forced``: any start of transcript, to run the capture's steps on."""
         import torch
 
-        encoded = torch.zeros((batch, self.n_audio, self.d_model), device=self.device, dtype=self.dtype)
-        self._ready(batch, encoded, [list(forced)] * batch)
+        with torch.inference_mode():
+            encoded = torch.zeros((batch, self.n_audio, self.d_model), device=self.device, dtype=self.dtype)
+            self._ready(batch, encoded, [list(forced)] * batch)
 
     def _ready(self, batch: int, encoded, rows: list[list[int]]) -> _State:
         s = self.states.get(batch) or self.states.setdefault(batch, _State(self, batch))
