@@ -7,26 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from test_cli_run import error_line, invoke
 
 from subpipe.asr import device as devices
 from subpipe.asr.device import gpu_count, placed, resolve_device
-from subpipe.cli import main
 from subpipe.config import AsrSettings, load_config, with_overrides
 from subpipe.errors import ConfigError, UsageError
 
 MISSING = f"cuda:{gpu_count()}"  # one past the last GPU: missing on every machine
-
-
-def invoke(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def error_line(result: Result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def test_a_missing_gpu_is_one_line_exit_2_before_any_work(media: Path, tiny_config: Path, tmp_path: Path) -> None:
