@@ -326,8 +326,8 @@ def table(r: dict) -> str:
     lines = [
         f"GPU {r.get('gpu', '-')}  device {r['device']}  {r['settings']}"
         + ("  RANDOM WEIGHTS (smoke test)" if r.get("random_weights") else ""),
-        f"audio {r['audio_s']:.0f} s ({r['repeats'] or 'a cut of'} x zh_dev), speech {r['speech_s']:.0f} s in {r['windows']} windows, "
-        f"{r['chunks']} chunks, {r['words']} words, {r['cues']} cues",
+        f"audio {r['audio_s']:.0f} s ({r['repeats'] or 'a cut of'} x zh_dev), speech {r['speech_s']:.0f} s "
+        f"in {r['windows']} windows, {r['chunks']} chunks, {r['words']} words, {r['cues']} cues",
         "stage seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()),
         f"PCM to shaped cues {r['wall_s']:.3f} s -> {r['x_realtime']:.0f}x real time (goal 2000x); "
         f"transcribe {r['transcribe_x_realtime']:.0f}x; transcription alone (no word timing) "
@@ -345,8 +345,9 @@ def table(r: dict) -> str:
         lines.append(f"reference: {ref['error']}")
     elif ref:
         lines.append(f"generate on {ref['windows']} windows: {ref['generate_s']:.3f} s, fast decoder "
-                     f"{ref['fast_s']:.3f} s (x{ref['speedup']:.1f}); same tokens on {ref['identical']}/{ref['windows']} "
-                     f"windows ({100 * ref['identical_share']:.1f} %, goal 99 %), token agreement "
+                     f"{ref['fast_s']:.3f} s (x{ref['speedup']:.1f}); same tokens on "
+                     f"{ref['identical']}/{ref['windows']} windows ({100 * ref['identical_share']:.1f} %, goal 99 %), "
+                     f"token agreement "
                      f"{ref['token_prefix_agreement']:.4f}")
     for name, film in r.get("films", {}).items():
         lines.append(f"{name}: {film['seconds']:.2f} s, {len(film['text'])} characters of cues (score with --score)")

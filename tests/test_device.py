@@ -86,4 +86,5 @@ def test_on_a_gpu_the_gpu_settings_hold(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_a_backend_named_on_the_command_line_holds_on_the_gpu_too() -> None:
     config = with_overrides(load_config(), backend="openai-whisper", device="cuda")
-    assert (config.asr.backend, config.asr.gpu_backend, config.asr.device) == ("openai-whisper", "openai-whisper", "cuda")
+    asr = config.asr
+    assert (asr.backend, asr.gpu_backend, asr.device) == ("openai-whisper", "openai-whisper", "cuda")
