@@ -29,7 +29,8 @@ transcription alone (``tokens``: no word timing) over the same chunks; transform
 windows get the very same tokens); peak GPU memory; each of ``--films`` once through the
 same path, its cue text kept for scoring. The character error rate needs jiwer, which the
 machine lacks: ``--score`` computes it here, for those films and for the hour, beside the
-CPU default path's (faster-whisper, run here once and kept in ``<out>.cpu.json``).
+CPU default path's (faster-whisper, run here once and kept in ``./<stem>.cpu.json``), and
+writes ``./<stem>.scored.json``; exit 1 if a film's CER is over the CPU's by more than 0.01.
 """
 
 from __future__ import annotations
@@ -282,7 +283,8 @@ def score(args) -> int:
         rows[name] = {"gpu_cer": cer(film["text"], refs[name], film["lang"])}
     hour = (args.score.parent / result["text"]).read_text(encoding="utf-8")
     hour_cer = cer(hour, refs[result["film"]] * result["repeats"], "zh") if result["repeats"] else None
-    baseline_path = args.score.with_suffix(".cpu.json")
+    # Written here, not beside the result: a device run's files arrive read-only.
+    baseline_path = Path.cwd() / f"{args.score.stem}.cpu.json"
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
     missing = [name for name in rows if name not in baseline]
     if missing:
@@ -304,7 +306,8 @@ def score(args) -> int:
         print(f"{name:12s} GPU CER {row['gpu_cer']:.4f}  CPU default {row['cpu_cer']:.4f}  "
               f"{'ok' if row['within_0.01'] else 'WORSE by more than 0.01'}")
     result["scores"] = {"hour_cer": hour_cer, "films": rows}
-    args.score.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+    (Path.cwd() / f"{args.score.stem}.scored.json").write_text(json.dumps(result, indent=1, ensure_ascii=False,
+                                                                          default=str))
     return 0 if all(row["within_0.01"] for row in rows.values()) else 1
 
 
