@@ -45,6 +45,7 @@ class Job:
     config: Path | None = None
     out_dir: Path | None = None
     backend: str | None = None  # --backend, over the config's [asr] backend
+    device: str | None = None  # --device, over the config's [asr] device
     strict: bool = False  # --strict: a file with any finding fails
 
 
@@ -237,7 +238,7 @@ def run_job(job: Job, force: bool = False, use_cache: bool = True, review: bool 
     """Run one file; every failure becomes a failed result, never an exception."""
     started = time.perf_counter()
     try:
-        config = with_overrides(load_config(job.config), backend=job.backend)
+        config = with_overrides(load_config(job.config), backend=job.backend, device=job.device)
         request = RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets, review)
         result = run(request, config, load=_load_once, cache=StageCache(enabled=use_cache))
     except SubpipeError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .asr.device import resolve_device
 from .asr.vad import speech_regions
 from .asr.weights import model_inventory, resolve_whisper
 from .batch import (
@@ -38,6 +39,10 @@ from .pipeline import RunRequest, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
 from .types import LANGUAGES
+
+
+DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the GPU when there is one. "
+               "On a GPU: [asr] gpu_backend, greedy through the graph-captured decoder.")
 
 
 class _Formatter(logging.Formatter):
@@ -138,14 +143,16 @@ def main(verbose: bool) -> None:
               help="Translate into these languages, comma-separated (e.g. zh,en).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Speech backend (default: [asr] backend, faster-whisper).")
+@click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the run finds anything for an editor (for overnight jobs).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
-        config_path: Path | None, targets: str, backend: str | None, review: bool, strict: bool, force: bool) -> None:
+        config_path: Path | None, targets: str, backend: str | None, device: str | None, review: bool,
+        strict: bool, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
     try:
-        config = with_overrides(_config(config_path), backend=backend)
+        config = with_overrides(_config(config_path), backend=backend, device=device)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
                              force=force, targets=_languages(targets), review=review)
         with _ProgressBar() as bar:
@@ -196,26 +203,25 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
               help="Machine-readable report (default: subpipe-batch.json in --out, else here).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Speech backend for every file (default: each config's [asr] backend).")
+@click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--strict", is_flag=True, help="A file with any finding counts as failed (exit 1).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def batch(inputs: tuple[Path, ...], workers: int, out_dir: Path | None, lang: str, targets: str,
-          config_path: Path | None, report_path: Path | None, backend: str | None, no_cache: bool, review: bool,
-          strict: bool, force: bool) -> None:
+          config_path: Path | None, report_path: Path | None, backend: str | None, device: str | None,
+          no_cache: bool, review: bool, strict: bool, force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed. Files that are not
     media are listed as skipped; finding nothing to subtitle is an error (exit 2).
     """
     try:
-        if config_path is not None:
-            _config(config_path)  # a bad config fails once, up front
+        # A bad config, or a GPU asked for and missing, fails once, up front.
+        resolve_device(with_overrides(_config(config_path), device=device).asr.device)
         jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
-        if backend is not None:
-            jobs = [replace(job, backend=backend) for job in jobs]
-        if strict:
-            jobs = [replace(job, strict=True) for job in jobs]
+        if backend is not None or device is not None or strict:
+            jobs = [replace(job, backend=backend, device=device, strict=strict) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
         if not jobs:

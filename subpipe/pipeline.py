@@ -10,11 +10,12 @@ import json
 import logging
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .asr import Progress
+from .asr.device import placed
 from .bilingual import bilingual_tracks
 from .cache import StageCache, key_of
 from .config import Config
@@ -136,6 +137,8 @@ def run(
     The outputs are locked for the whole run (a second run into the same folder stops at
     once) and refused before the transcription when they may not be replaced.
     """
+    # First of all: a GPU asked for and missing is a usage error before any work.
+    config = replace(config, asr=placed(config.asr))
     if request.lang != "auto" and request.lang not in config.project.languages:
         raise UsageError(f"language '{request.lang}' is not among this project's languages")
     check_targets(request.targets)
