@@ -78,6 +78,8 @@ def account(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk, wor
     for region in _regions_with_gaps(speech, keep(words)):
         span = widen([region], pad, chunk.start, chunk.end)[0]
         best = _missing(region, keep(words))
+        if best < MIN_UNTRANSCRIBED:  # an earlier region's retry gave it its words
+            continue
         for rung in map(RUNGS.__getitem__, ladder):
             found = _decode(engine, audio, lang, span, rung, options, vad, prompt, _text_before(words, span[0]))
             trial = [w for w in words if not _inside(w, span)] + [w for w in found if _inside(w, span)]

@@ -61,7 +61,7 @@ class AsrSettings:
     model_path: str = ""
     model_sha256: str = ""
     device: str = "cpu"
-    beam_size: int = 3
+    beam_size: int = 5
     # On a GPU: the backend, the beam (1: greedy, through the graph-captured decoder), the batch.
     gpu_backend: str = "transformers"
     gpu_beam_size: int = 1

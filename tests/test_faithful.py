@@ -238,3 +238,12 @@ def test_words_dropped_by_the_guards_count_as_lost() -> None:
     kept = kept_words(loop, "zh", rules, speech=SPEECH)
     assert len(kept) == 1
     assert uncovered([(11.04, 16.608)], [(w.start, w.end) for w in kept]) == [(11.5, 16.608)]
+
+
+def test_retries_are_deterministic_same_input_same_bytes(engine: ScriptedEngine, sample_zh: Path,
+                                                         tmp_path: Path) -> None:
+    engine.fault, engine.at = "nothing", 12.0
+    for out in ("a", "b"):
+        assert invoke("run", sample_zh, "--lang", "zh", "--out", tmp_path / out).exit_code == 0
+    first, second = ((tmp_path / out / "sample_zh.zh.srt").read_bytes() for out in ("a", "b"))
+    assert first == second and first
