@@ -40,7 +40,6 @@ from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
 from .types import LANGUAGES
 
-
 DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the GPU when there is one. "
                "On a GPU: [asr] gpu_backend, greedy through the graph-captured decoder.")
 
