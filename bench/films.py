@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -66,10 +67,28 @@ def with_settings(config: Config, assignments: list[str]) -> Config:
     return config
 
 
+class Retries(logging.Handler):
+    """The speech accounting's log: which rung of the ladder gave each region its words."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def measure(film: str, config: Config, auto: bool, out: Path) -> dict:
     lang = film.split("_")[0]
+    retries = Retries()
+    accounting = logging.getLogger("subpipe.accounting")
+    accounting.addHandler(retries)
+    accounting.setLevel(logging.INFO)
     started = time.perf_counter()
-    result = run(RunRequest(DEV / f"{film}.mp4", "auto" if auto else lang, out_dir=out, force=True), config)
+    try:
+        result = run(RunRequest(DEV / f"{film}.mp4", "auto" if auto else lang, out_dir=out, force=True), config)
+    finally:
+        accounting.removeHandler(retries)
     wall = time.perf_counter() - started
     track = read_track(out / f"{film}.{result.lang}.srt", result.lang)
     rows = reference_rows(DEV / f"{film}.ref.tsv")
@@ -89,6 +108,7 @@ def measure(film: str, config: Config, auto: bool, out: Path) -> dict:
         "cues_in_intro": sum(1 for c in track.cues if c.start < INTRO),
         "cue_time_on_speech": round(overlap(spans, speech) / cue_time, 4) if cue_time else None,
         "findings": counts,
+        "retries": retries.lines,
         "wall_s": round(wall, 1),
     }
 

@@ -3,17 +3,24 @@
 
     .venv/bin/python bench/gpu_stage.py [--out .gpu]
 
-Writes (under the repo's ``.gpu/``, which is kept out of git through .git/info/exclude):
+The machine's own Python has torch, transformers, tokenizers, tiktoken, onnxruntime and
+numba, but not openai-whisper (its tokenizer), faster-whisper (its voice activity), jieba,
+opencc or srt (cue shaping, the pipeline): those travel as plain package folders. One device call carries at
+most 64 MiB, the repository included, so everything is packed into parts, the weights cut
+across them; each call carries ``common`` and one part, and bench/gpu_device.sh copies it
+into the machine's /tmp, which lasts while the machine is warm. Under ``--out`` (kept out
+of git through .git/info/exclude):
 
-- ``common/``: ``audio.pcm`` (zh_dev as 16 kHz mono s16le), ``ref.txt`` (its reference
-  text), Whisper base's ``config.json``, ``generation_config.json`` and ``tokenizer.json``,
-  ``silero_vad_v6.onnx``, ``mel_filters.npy`` (transformers' 80-bin filters),
-  ``suppress.json`` (the token ids openai-whisper never samples) and ``SHA256`` of the weights;
-  for bench/gpu_backend.py also ``subpipe.json`` (the alignment heads), ``regions.json``
-  (subpipe's voice activity on zh_dev) and ``py/whisper`` (openai-whisper's pure-Python
-  package, whose tokenizer the transformers backend uses).
-- ``part0/`` ``part1/`` ``part2/``: ``model.safetensors`` cut in three, because one device
-  call carries at most 64 MiB: each call carries ``common`` and one part.
+- ``common/``: ``PARTS`` (how many parts) and ``SHA256`` (of the joined weights).
+- ``part0/`` ... : the stage's files, laid out as they land in /tmp/subpipe-gpu:
+  ``hf/`` (a transformers Whisper base folder: config.json, subpipe.json with the alignment
+  heads, and ``model.safetensors.K``, the K-th piece of the weights), ``films/`` (each dev
+  film as 16 kHz mono s16le ``NAME.pcm``, with ``NAME.ref.txt``, and ``films.json``: name,
+  language, seconds) and ``py/`` (whisper, faster_whisper's voice activity alone, jieba,
+  opencc, srt).
+
+Also a stage folder here (``--out``/stage, the same layout, weights whole) for the bench's
+CPU path: ``.venv/bin/python bench/gpu_speed.py --data .gpu/stage --device cpu --hours 0.01``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -28,14 +36,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = REPO.parent / "shared" / "data" / "dev"
-MODEL = Path.home() / ".cache" / "subpipe" / "models" / "whisper-base"
-VAD_ONNX = "silero_vad_v6.onnx"
-PARTS = 3
+FILMS = (("zh_dev", "zh"), ("ur_dev", "ur"), ("ur_dev_long", "ur"))
 CARRY_LIMIT = 64 * 2**20
+MARGIN = 2 * 2**20  # what else may travel: files added to the repository after staging
+WEIGHTS = "hf/model.safetensors"
+# Whole packages, less what subpipe never touches (jieba's other segmenters, caches).
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "__main__.py", "analyse", "lac_small", "posseg")
 
 
 def extract_pcm(video: Path, target: Path) -> None:
-    """16 kHz mono s16le, the form gpu_speed.py reads without ffmpeg."""
+    """16 kHz mono s16le, what gpu_speed.py reads without ffmpeg."""
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(video), "-ac", "1", "-ar", "16000",
            "-f", "s16le", str(target)]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -48,37 +58,77 @@ def reference_text(tsv: Path) -> str:
         return "".join(row["text"] for row in csv.DictReader(f, delimiter="\t"))
 
 
-def suppress_ids() -> dict:
-    """openai-whisper's default suppression ("-1"), as the CTranslate2 conversion recorded it.
-
-    The transformers folder's generation_config.json has no ``suppress_tokens`` and its
-    ``begin_suppress_tokens`` names 50256 (a text token) where EOT is 50257, so neither
-    can be taken from there.
-    """
-    ct2 = json.loads((MODEL / "ct2" / "config.json").read_text())
-    return {"suppress_tokens": ct2["suppress_ids"], "begin_suppress_tokens": ct2["suppress_ids_begin"],
-            "source": "whisper-base/ct2/config.json (suppress_ids, suppress_ids_begin)"}
+def package_dir(name: str) -> Path:
+    """Where package ``name`` lives: its folder, or its one file for a single-module package."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"{name} is not installed here: run 'make setup'")
+    origin = Path(spec.origin)
+    return origin.parent if origin.name == "__init__.py" else origin
 
 
-def mel_filters(target: Path) -> None:
-    # Saved rather than rebuilt on the device so features need no transformers there.
-    import numpy as np
-    from transformers import WhisperFeatureExtractor
+def build_stage(stage: Path) -> None:
+    """The stage as the machine sees it, weights whole."""
+    import sys
 
-    np.save(target, WhisperFeatureExtractor(feature_size=80).mel_filters.astype(np.float32))
+    sys.path.insert(0, str(REPO))
+    from subpipe.asr.convert import transformers_folder
+    from subpipe.asr.weights import resolve_whisper
+
+    hf = transformers_folder(resolve_whisper("base"))
+    (stage / "hf").mkdir(parents=True)
+    for name in ("config.json", "subpipe.json", "model.safetensors"):
+        shutil.copy(hf / name, stage / "hf" / name)
+    films = stage / "films"
+    films.mkdir()
+    listed = []
+    for name, lang in FILMS:
+        extract_pcm(DEV / f"{name}.mp4", films / f"{name}.pcm")
+        (films / f"{name}.ref.txt").write_text(reference_text(DEV / f"{name}.ref.tsv"), encoding="utf-8")
+        listed.append({"name": name, "lang": lang, "seconds": (films / f"{name}.pcm").stat().st_size / 32000})
+    (films / "films.json").write_text(json.dumps(listed, indent=1))
+    py = stage / "py"
+    for name in ("whisper", "jieba", "opencc"):
+        shutil.copytree(package_dir(name), py / name, ignore=SKIP)
+    shutil.copy(package_dir("srt"), py / "srt.py")
+    # faster-whisper's voice activity alone: its package imports CTranslate2, which the
+    # machine lacks, so only vad.py, the utilities it uses and the Silero model travel.
+    fw = package_dir("faster_whisper")
+    (py / "faster_whisper" / "assets").mkdir(parents=True)
+    (py / "faster_whisper" / "__init__.py").write_text('"""faster-whisper\'s voice activity alone (staged)."""\n')
+    for name in ("vad.py", "utils.py", "assets/silero_vad_v6.onnx"):
+        shutil.copy(fw / name, py / "faster_whisper" / name)
 
 
-def split_file(source: Path, out: Path, parts: int) -> list[Path]:
-    data = source.read_bytes()
-    step = -(-len(data) // parts)
-    paths = []
-    for i in range(parts):
-        folder = out / f"part{i}"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{source.name}.{i}"
-        path.write_bytes(data[i * step:(i + 1) * step])
-        paths.append(path)
-    return paths
+def repo_bytes() -> int:
+    """What a device call sends besides the carried paths: tracked and unignored files."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.split(b"\0")
+    return sum((REPO / name.decode()).stat().st_size for name in listed if name and (REPO / name.decode()).is_file())
+
+
+def pack(stage: Path, out: Path, budget: int) -> int:
+    """Copy ``stage`` into parts of at most ``budget`` bytes, the weights cut in pieces; returns the parts."""
+    files = sorted(p for p in stage.rglob("*") if p.is_file() and p.relative_to(stage).as_posix() != WEIGHTS)
+    part, used = 0, 0
+    for path in files:
+        size = path.stat().st_size
+        if used + size > budget:
+            part, used = part + 1, 0
+        target = out / f"part{part}" / path.relative_to(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+        used += size
+    data, piece, at = (stage / WEIGHTS).read_bytes(), 0, 0
+    while at < len(data):
+        if used >= budget:
+            part, used = part + 1, 0
+        take = min(budget - used, len(data) - at)
+        target = out / f"part{part}" / f"{WEIGHTS}.{piece}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data[at:at + take])
+        at, used, piece = at + take, used + take, piece + 1
+    return part + 1
 
 
 def exclude_from_git(pattern: str) -> None:
@@ -89,65 +139,26 @@ def exclude_from_git(pattern: str) -> None:
         exclude.write_text("\n".join([*lines, pattern]) + "\n")
 
 
-def speech_regions_of(pcm: Path) -> list[list[float]]:
-    """subpipe's voice activity (default settings) on the staged PCM."""
-    import sys
-
-    import numpy as np
-
-    sys.path.insert(0, str(REPO))
-    from subpipe.config import load_config
-    from subpipe.listen import speech_of
-
-    audio = np.fromfile(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    return [[round(a, 3), round(b, 3)] for a, b in speech_of(audio, load_config())]
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def stage(out: Path) -> dict[str, int]:
-    """Build ``out``; returns the size of each folder a device call carries."""
-    import faster_whisper
-
-    if out.exists():
-        shutil.rmtree(out)
-    common = out / "common"
-    common.mkdir(parents=True)
-    extract_pcm(DEV / "zh_dev.mp4", common / "audio.pcm")
-    (common / "ref.txt").write_text(reference_text(DEV / "zh_dev.ref.tsv"), encoding="utf-8")
-    for name in ("config.json", "generation_config.json"):
-        shutil.copy(MODEL / "hf" / name, common / name)
-    shutil.copy(MODEL / "ct2" / "tokenizer.json", common / "tokenizer.json")
-    shutil.copy(Path(faster_whisper.__file__).parent / "assets" / VAD_ONNX, common / VAD_ONNX)
-    (common / "suppress.json").write_text(json.dumps(suppress_ids(), indent=1))
-    mel_filters(common / "mel_filters.npy")
-    shutil.copy(MODEL / "hf" / "subpipe.json", common / "subpipe.json")
-    (common / "regions.json").write_text(json.dumps(speech_regions_of(common / "audio.pcm")))
-    import whisper
-
-    shutil.copytree(Path(whisper.__file__).parent, common / "py" / "whisper",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    weights = MODEL / "hf" / "model.safetensors"
-    (common / "SHA256").write_text(hashlib.sha256(weights.read_bytes()).hexdigest() + "\n")
-    split_file(weights, out, PARTS)
-    sizes = {"common": folder_bytes(common)}
-    for i in range(PARTS):
-        sizes[f"part{i}"] = folder_bytes(out / f"part{i}")
-        if sizes["common"] + sizes[f"part{i}"] > CARRY_LIMIT:
-            raise SystemExit(f"common + part{i} is over the 64 MiB a device call carries")
-    return sizes
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / ".gpu")
     args = parser.parse_args()
     exclude_from_git("/.gpu/")
-    sizes = stage(args.out.resolve())
-    for name, size in sizes.items():
-        print(f"{name:7s} {size / 1e6:6.1f} MB ({size / 2**20:.1f} MiB)")
+    out = args.out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    stage = out / "stage"
+    build_stage(stage)
+    common = out / "common"
+    common.mkdir()
+    (common / "SHA256").write_text(hashlib.sha256((stage / WEIGHTS).read_bytes()).hexdigest() + "\n")
+    budget = CARRY_LIMIT - repo_bytes() - MARGIN - 4096
+    parts = pack(stage, out, budget)
+    (common / "PARTS").write_text(f"{parts}\n")
+    for i in range(parts):
+        size = sum(p.stat().st_size for p in (out / f"part{i}").rglob("*") if p.is_file())
+        print(f"part{i}  {size / 2**20:5.1f} MiB  (with the repository: {(size + repo_bytes()) / 2**20:.1f} MiB)")
+    print(f"{parts} device calls: bash bench/gpu_device.sh K [run|smoke] with carry .gpu/common .gpu/partK")
 
 
 if __name__ == "__main__":

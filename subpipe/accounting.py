@@ -20,7 +20,7 @@ from .asr import Chunk, DecodeOptions, Transcriber
 from .asr.chunks import widen
 from .asr.loops import REPAIR_BEAM
 from .asr.vad import speech_regions
-from .config import RETRY_RUNGS, VadSettings
+from .config import VadSettings
 from .media import SAMPLE_RATE
 from .timeline import MIN_UNTRANSCRIBED, uncovered
 from .types import Word
@@ -48,23 +48,26 @@ class Untranscribed:
 
 @dataclass(frozen=True)
 class Retry:
-    """How one rung of the ladder decodes a region again."""
+    """How one rung of the ladder decodes a region again: ``beam`` (None: the configured
+    one, at least ``REPAIR_BEAM``), each stretch between inner pauses as a window of its
+    own (``split``), the text before the region as the decoder's prompt (``context``)."""
 
     name: str
-    beam: int = REPAIR_BEAM
-    split: bool = False  # each stretch between inner pauses as a window of its own
-    context: bool = False  # the text before the region as the decoder's prompt
+    beam: int | None = None
+    split: bool = False
+    context: bool = False
 
 
 # The rungs by name ([asr] retry_ladder orders them): a rung runs only while speech is
-# still uncovered.
-RUNGS = {rung.name: rung for rung in (Retry("alone"), Retry("split", split=True), Retry("context", context=True))}
-assert set(RUNGS) == set(RETRY_RUNGS)
+# still uncovered. Greedy decoding is the other way out of a beam that collapsed a long
+# Urdu passage to a few words (ur_dev_long at beam 5: 32.6-46.3 s, 197.3-213.2 s).
+RUNGS = {rung.name: rung for rung in (Retry("greedy", beam=1), Retry("alone"), Retry("split", split=True),
+                                      Retry("context", context=True))}
 
 
 def account(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk, words: Sequence[Word],
             speech: Regions, keep: Keep, *, options: DecodeOptions, pad: float, vad: VadSettings,
-            prompt: str | None = None, ladder: Sequence[str] = RETRY_RUNGS) -> tuple[tuple[Word, ...],
+            prompt: str | None = None, ladder: Sequence[str] = tuple(RUNGS)) -> tuple[tuple[Word, ...],
                                                                                          tuple[Untranscribed, ...]]:
     """``words`` of ``chunk`` with lost speech decoded again, and what stays untranscribed.
 
@@ -75,6 +78,8 @@ def account(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk, wor
     for region in _regions_with_gaps(speech, keep(words)):
         span = widen([region], pad, chunk.start, chunk.end)[0]
         best = _missing(region, keep(words))
+        if best < MIN_UNTRANSCRIBED:  # an earlier region's retry gave it its words
+            continue
         for rung in map(RUNGS.__getitem__, ladder):
             found = _decode(engine, audio, lang, span, rung, options, vad, prompt, _text_before(words, span[0]))
             trial = [w for w in words if not _inside(w, span)] + [w for w in found if _inside(w, span)]
@@ -130,7 +135,7 @@ def transcribe_safely(engine: Transcriber, audio: np.ndarray, lang: str, chunk: 
 def _decode(engine: Transcriber, audio: np.ndarray, lang: str, span: tuple[float, float], rung: Retry,
             options: DecodeOptions, vad: VadSettings, prompt: str | None, before: str) -> list[Word]:
     """The words one rung finds in ``span``."""
-    wider = replace(options, beam_size=max(options.beam_size, rung.beam))
+    wider = replace(options, beam_size=max(options.beam_size, REPAIR_BEAM) if rung.beam is None else rung.beam)
     primer = (before or prompt) if rung.context else prompt
     if not rung.split:
         return list(transcribe_safely(engine, audio, lang, Chunk(span[0], span[1], (span,)), prompt=primer,

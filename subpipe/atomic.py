@@ -14,7 +14,7 @@ import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import IO, BinaryIO, Iterator
 
 # Where $SUBPIPE_CRASH_AT names a point, how many times each point has been passed.
 _passes: dict[str, int] = {}
@@ -69,6 +69,18 @@ def remove_unless_held(path: Path) -> None:
         pass  # being written
     finally:
         os.close(fd)
+
+
+@contextmanager
+def exclusive(lock: IO) -> Iterator[None]:
+    """An exclusive ``flock`` on the open ``lock`` file while the block runs; the file is
+    closed after. The kernel drops the lock if the process dies: it never outlives a run."""
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def sync_folder(folder: Path) -> None:

@@ -50,6 +50,7 @@ class Job:
     config: Path | None = None
     out_dir: Path | None = None
     backend: str | None = None  # --backend, over the config's [asr] backend
+    device: str | None = None  # --device, over the config's [asr] device
     strict: bool = False  # --strict: a file with any finding fails
 
 
@@ -245,7 +246,7 @@ def load_once(config: Config):  # noqa: ANN202 - a Transcriber
 
 def request_of(job: Job, force: bool = False, review: bool = False) -> tuple[RunRequest, Config]:
     """The run a job asks for, with its config (its row's, --backend over it)."""
-    config = with_overrides(load_config(job.config), backend=job.backend)
+    config = with_overrides(load_config(job.config), backend=job.backend, device=job.device)
     return RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets, review), config
 
 

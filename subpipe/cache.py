@@ -10,7 +10,6 @@ the cache, so the operator looks there and not at the outputs.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -22,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from .atomic import remove_leftovers, write_bytes
+from .atomic import exclusive, remove_leftovers, write_bytes
 from .digest import sha256_file
 from .errors import OutputError
 
@@ -130,12 +129,8 @@ class StageCache:
         with self._failing_as_unusable():
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = open(path.with_suffix(".lock"), "w")
-        with lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive(lock):
+            yield
 
     @contextmanager
     def _failing_as_unusable(self) -> Iterator[None]:

@@ -13,11 +13,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import click
 
 from . import __version__
+from .asr.device import resolve_device
 from .asr.vad import speech_regions
 from .asr.weights import model_inventory, resolve_whisper
 from .batch import (
@@ -43,6 +44,9 @@ from .pipeline import RunRequest, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
 from .types import LANGUAGES
+
+DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the GPU when there is one. "
+               "On a GPU: [asr] gpu_backend, greedy through the graph-captured decoder.")
 
 
 class _Formatter(logging.Formatter):
@@ -143,14 +147,16 @@ def main(verbose: bool) -> None:
               help="Translate into these languages, comma-separated (e.g. zh,en).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Speech backend (default: [asr] backend, faster-whisper).")
+@click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the run finds anything for an editor (for overnight jobs).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
-        config_path: Path | None, targets: str, backend: str | None, review: bool, strict: bool, force: bool) -> None:
+        config_path: Path | None, targets: str, backend: str | None, device: str | None, review: bool,
+        strict: bool, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
     try:
-        config = with_overrides(_config(config_path), backend=backend)
+        config = with_overrides(_config(config_path), backend=backend, device=device)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
                              force=force, targets=_languages(targets), review=review)
         with _ProgressBar() as bar:
@@ -225,28 +231,32 @@ class _Jobs(click.ParamType):
               help="Machine-readable report (default: subpipe-batch.json in --out, else here).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Speech backend for every file (default: each config's [asr] backend).")
+@click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--strict", is_flag=True, help="A file with any finding counts as failed (exit 1).")
 @click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
 def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, address: str | None,
           out_dir: Path | None, lang: str, targets: str, config_path: Path | None, report_path: Path | None,
-          backend: str | None, no_cache: bool, review: bool, strict: bool, force: bool) -> None:
+          backend: str | None, device: str | None, no_cache: bool, review: bool, strict: bool,
+          force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed. Files that are not
     media are listed as skipped; finding nothing to subtitle is an error (exit 2).
     """
     try:
-        config = with_overrides(_config(config_path), backend=backend)  # a bad config fails once, up front
+        # A bad config fails once, up front; so does a GPU asked for and missing here
+        # (on Ray, the GPUs that count are the cluster's: the workers check them).
+        config = with_overrides(_config(config_path), backend=backend, device=device)
         engine = engine or config.batch.engine
         if address is not None and engine != "ray":
             raise click.UsageError("--address is for --engine ray")
+        if engine == "local":
+            resolve_device(config.asr.device)
         jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
-        if backend is not None:
-            jobs = [replace(job, backend=backend) for job in jobs]
-        if strict:
-            jobs = [replace(job, strict=True) for job in jobs]
+        if backend is not None or device is not None or strict:
+            jobs = [replace(job, backend=backend, device=device, strict=strict) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
         if not jobs:
@@ -258,13 +268,18 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
         check_report(report)
         if engine == "local":
             stage_cache(config.batch, not no_cache).check()
-        else:  # each worker checks the cache on its node, where it is used
-            from .ray_engine import RayPlan, address_of
 
-            plan = RayPlan(workers, address_of(address, config.batch), config.batch, config, force, not no_cache, review)
-        start = (lambda show: run_all(jobs, workers or _cores(), force, not no_cache, review, on_result=show,
-                                      settings=config.batch)) if engine == "local" else \
-            (lambda show: _on_ray(jobs, plan, show))
+            def start(show: Callable[[JobResult], None]) -> list[JobResult]:
+                return run_all(jobs, workers or _cores(), force, not no_cache, review, on_result=show,
+                               settings=config.batch)
+        else:  # each worker checks the cache on its node, where it is used
+            from .ray_engine import RayPlan, address_of, run_on_ray  # Ray only when its engine is used
+
+            plan = RayPlan(workers, address_of(address, config.batch), config.batch, config, force, not no_cache,
+                           review)
+
+            def start(show: Callable[[JobResult], None]) -> list[JobResult]:
+                return run_on_ray(jobs, plan, on_result=show)
         results = _run_batch(jobs, start, skipped, report, engine)
         click.echo(summary_table(results, skipped), err=True)
         write_report(report, results, skipped, engine=engine)
@@ -274,18 +289,12 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
     sys.exit(1 if failed else 0)
 
 
-def _on_ray(jobs: list[Job], plan, show) -> list[JobResult]:  # noqa: ANN001 - a RayPlan, a callback
-    from .ray_engine import run_on_ray  # Ray is imported only when its engine is used
-
-    return run_on_ray(jobs, plan, on_result=show)
-
-
 def _cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _run_batch(jobs: list[Job], start, skipped: list[Skipped], report: Path,  # noqa: ANN001 - start(show)
-               engine: str) -> list[JobResult]:
+def _run_batch(jobs: list[Job], start: Callable[[Callable[[JobResult], None]], list[JobResult]],
+               skipped: list[Skipped], report: Path, engine: str) -> list[JobResult]:
     """Run the jobs, showing each file as it finishes (and, on a terminal, the progress);
     when a signal stops the batch, the report lists the files that finished and the ones
     that did not run."""

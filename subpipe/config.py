@@ -25,8 +25,10 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.toml"
 DEFAULT_GLOSSARY = CONFIGS / "glossary.toml"
 BACKENDS = ("openai-whisper", "faster-whisper", "transformers", "auto")
+# Where Whisper runs: "cuda:N" names one GPU of several; "auto" takes the GPU when there is one.
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:[0-9]+)?|auto")
 # The rungs of the retry ladder for lost speech (accounting.py says what each does).
-RETRY_RUNGS = ("alone", "split", "context")
+RETRY_RUNGS = ("greedy", "alone", "split", "context")
 # Helsinki-NLP opus-mt models, by direction. Urdu <-> Mandarin has no direct model.
 OPUS_MT = {
     "ur-en": "Helsinki-NLP/opus-mt-ur-en",
@@ -61,7 +63,11 @@ class AsrSettings:
     model_path: str = ""
     model_sha256: str = ""
     device: str = "cpu"
-    beam_size: int = 3
+    beam_size: int = 5
+    # On a GPU: the backend, the beam (1: greedy, through the graph-captured decoder), the batch.
+    gpu_backend: str = "transformers"
+    gpu_beam_size: int = 1
+    gpu_batch_size: int = 64
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     seed: int = 0
     condition_on_previous_text: bool = False
@@ -70,6 +76,14 @@ class AsrSettings:
     batch_size: int = 8
     compute_type: str = "auto"
     retry_ladder: tuple[str, ...] = RETRY_RUNGS
+
+    def on(self, device: str) -> "AsrSettings":
+        """The settings that hold on ``device`` (cpu, cuda or cuda:N): on a GPU the
+        ``gpu_`` backend, beam and batch replace the CPU's."""
+        if device == "cpu":
+            return replace(self, device=device)
+        return replace(self, device=device, backend=self.gpu_backend, beam_size=self.gpu_beam_size,
+                       batch_size=self.gpu_batch_size)
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,7 @@ class VadSettings:
     min_silence_ms: int = 300
     pad_ms: int = 0
     decode_pad_ms: int = 200
+    threads: int = 0  # 0: one pass on the CPU, pieces on every core when Whisper runs on a GPU
 
 
 @dataclass(frozen=True)
@@ -253,7 +268,7 @@ def _is_pair(text: str) -> bool:
     return src in LANGUAGES and tgt in LANGUAGES and src != tgt
 
 
-_DEVICE: Check = (lambda v: re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", v) is not None, "cpu, cuda, cuda:N or auto")
+_DEVICE: Check = (lambda v: DEVICE_PATTERN.fullmatch(v) is not None, "cpu, cuda, cuda:N or auto")
 
 # The range of every setting whose type alone does not bound it; rules.* holds for each
 # language. A setting not named here takes any value of its type.
@@ -266,6 +281,9 @@ ALLOWED: dict[str, Check] = {
                          "empty or 64 hexadecimal digits"),
     "asr.device": _DEVICE,
     "asr.beam_size": _at_least(1),
+    "asr.gpu_backend": _one_of(BACKENDS),
+    "asr.gpu_beam_size": _at_least(1),
+    "asr.gpu_batch_size": _at_least(1),
     "asr.temperatures": (lambda v: bool(v) and min(v) >= 0, "{type}, one or more, each at least 0"),
     "asr.seed": _at_least(0),
     "asr.chunk_seconds": _at_least(1),
@@ -280,6 +298,7 @@ ALLOWED: dict[str, Check] = {
     "vad.min_silence_ms": _at_least(0),
     "vad.pad_ms": _at_least(0),
     "vad.decode_pad_ms": _at_least(0),
+    "vad.threads": _at_least(0),
     "translate.batch_size": _at_least(1),
     "translate.num_beams": _at_least(1),
     "translate.max_new_tokens": _at_least(1),
@@ -365,6 +384,11 @@ def _validate(config: Config, path: Path) -> None:
 
 
 def with_overrides(config: Config, **asr: Any) -> Config:
-    """The config with some ASR settings replaced (CLI flags win over files)."""
+    """The config with some ASR settings replaced (CLI flags win over files).
+
+    A backend named on the command line holds on every device, the GPU's too.
+    """
+    if asr.get("backend") is not None and asr.get("gpu_backend") is None:
+        asr["gpu_backend"] = asr["backend"]
     changes = {k: v for k, v in asr.items() if v is not None}
     return replace(config, asr=replace(config.asr, **changes)) if changes else config

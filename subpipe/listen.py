@@ -16,7 +16,7 @@ from .accounting import Untranscribed, account, transcribe_safely
 from .asr import Chunk, DecodeOptions, Progress, Transcriber, plan_chunks
 from .asr.backends import make_transcriber
 from .asr.chunks import regions_within
-from .asr.vad import speech_regions
+from .asr.vad import speech_regions, usable_cpus
 from .cache import StageCache, dump_array, key_of, load_array
 from .config import Config
 from .cues import kept_words
@@ -154,7 +154,11 @@ def _transcribe(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk,
 
 def speech_of(audio: np.ndarray, config: Config) -> tuple[tuple[float, float], ...] | None:
     """Where someone speaks, by voice activity (None when it is switched off)."""
-    return tuple(speech_regions(audio, config.vad)) if config.vad.enabled else None
+    if not config.vad.enabled:
+        return None
+    # On a GPU, decoding an hour takes a second or two: one pass of voice activity would be most of the run.
+    threads = config.vad.threads or (usable_cpus() if config.asr.device.startswith("cuda") else 1)
+    return tuple(speech_regions(audio, config.vad, threads))
 
 
 def _detect(engine: Transcriber, audio: np.ndarray, speech: tuple[tuple[float, float], ...] | None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .asr import Progress
+from .asr.device import placed
 from .bilingual import bilingual_tracks
 from .cache import StageCache, key_of
 from .config import Config
@@ -137,6 +138,8 @@ def run(
     The outputs are locked for the whole run (a second run into the same folder stops at
     once) and refused before the transcription when they may not be replaced.
     """
+    # First of all: a GPU asked for and missing is a usage error before any work.
+    config = replace(config, asr=placed(config.asr))
     glossary, out = prepare(request, config)
     with OutputSet(out, request.video.stem) as outputs:
         made = make(request, config, glossary, guard=guard_of(outputs, request, config), load=load,
@@ -218,6 +221,8 @@ def make(request: RunRequest, config: Config, glossary: Glossary, *, guard: Call
     ``source`` is the input's sha256 when the caller already knows it.
     """
     cache = cache or StageCache(enabled=False)
+    # Where the work is: a Ray worker resolves ``auto`` on its own node (run did already).
+    config = replace(config, asr=placed(config.asr))
 
     def ready(lang: str) -> None:
         guard(lang)

@@ -43,6 +43,9 @@ _URDU_LETTERS = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9", "\u0649":
 # Half-width punctuation after a CJK character becomes its full-width form.
 _FULLWIDTH = {",": "，", "!": "！", "?": "？", ";": "；", ":": "：", ".": "。"}
 _SPACE = re.compile(r"\s+")
+# A mark repeated three times or more is a decoder's loop ("۔۔۔۔..." at the end of a long
+# Urdu passage, ur_dev_long at beam 5), never text: it keeps one (an ellipsis keeps three).
+_MARK_RUN = re.compile(r"([^\w\s])\1{2,}")
 
 
 def char_class(ranges: tuple[tuple[int, int], ...]) -> str:
@@ -125,6 +128,7 @@ def normalize(text: str, lang: str) -> str:
     """Clean recognised text for display: NFC, single spaces, script fixes per language."""
     text = unicodedata.normalize("NFC", text)
     text = _SPACE.sub(" ", text)
+    text = _MARK_RUN.sub(lambda m: "..." if m.group(1) == "." else m.group(1), text)
     if lang == "zh":
         text = _CJK_HALF_PUNCT.sub(lambda m: _FULLWIDTH[m.group(1)], to_simplified(text))
     elif lang == "ur":

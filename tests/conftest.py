@@ -69,6 +69,15 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_resolved(tiny_whisper: Path):
+    """The tiny checkpoint as the weights resolver hands it to a backend."""
+    from subpipe.asr.weights import ResolvedModel
+    from subpipe.digest import sha256_file
+
+    return ResolvedModel("tiny-random", tiny_whisper, "explicit", sha256_file(tiny_whisper), tiny_whisper.stat().st_size)
+
+
+@pytest.fixture(scope="session")
 def tiny_asr(tiny_whisper: Path) -> str:
     """The [asr] section that points the resolver at the tiny model, greedy and quick.
 

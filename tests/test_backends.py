@@ -97,14 +97,6 @@ def test_auto_picks_faster_whisper_when_installed() -> None:
 
 # --- tiny random weights: conversion is exact, backends run -----------------------------
 
-@pytest.fixture(scope="module")
-def tiny_resolved(tiny_whisper: Path):
-    from subpipe.asr.weights import ResolvedModel
-    from subpipe.digest import sha256_file
-
-    return ResolvedModel("tiny-random", tiny_whisper, "explicit", sha256_file(tiny_whisper), tiny_whisper.stat().st_size)
-
-
 def test_transformers_conversion_gives_openai_whisper_logits(tiny_resolved) -> None:
     import torch
     import whisper
@@ -302,15 +294,15 @@ def test_transformers_repairs_a_window_at_the_token_limit_without_crashing(tiny_
 
     engine = HFWhisper(transformers_folder(tiny_resolved), GREEDY, batch_size=2)
     audio, window = _tone(30.0), Window(((0.0, 30.0),))
-    (raw,) = engine._decode_batch(audio, [window], "zh", None, replace(GREEDY, repair=False))
+    (raw,) = engine._decode_windows(audio, [window], "zh", None, None, replace(GREEDY, repair=False))
     assert raw.at_limit and raw.words  # the forced pass that times the words fits the decoder
     beams = []
-    decode = engine._words
+    generated = engine._generated
 
-    def spy(audio, batch, lang, task, prompt, beam):  # noqa: ANN001, ANN202
+    def spy(encoded, mask, lang, task, prompt, beam, no_repeat=0):  # noqa: ANN001, ANN202
         beams.append(beam)
-        return decode(audio, batch, lang, task, prompt, beam)
+        return generated(encoded, mask, lang, task, prompt, beam, no_repeat)
 
-    engine._words = spy  # type: ignore[method-assign]
-    engine._decode_batch(audio, [window], "zh", None, GREEDY)
+    engine._generated = spy  # type: ignore[method-assign]
+    engine._decode_windows(audio, [window], "zh", None, None, GREEDY)
     assert beams == [1, REPAIR_BEAM]

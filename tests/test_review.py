@@ -405,3 +405,33 @@ def test_cli_missing_video_is_one_error_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(review, [str(tmp_path / "nope.mp4")])
     assert result.exit_code == 2
     assert result.stderr == f"Error: {tmp_path / 'nope.mp4'} does not exist\n"
+
+
+def test_untranscribed_speech_is_a_row_the_sign_off_must_close(browser_context, desk: dict[str, Path]) -> None:
+    from subpipe.review import build_page, load_tracks
+
+    paths = [desk["folder"] / name for name in ("film.ur.srt", "film.zh.srt")]
+    page_path = desk["folder"] / "film.gaps.review.html"
+    page_path.write_text(build_page("film.ts", "film.proxy.mp4", load_tracks(paths), {}, None,
+                                    gaps=[(5.0, 7.5)]), encoding="utf-8")
+    watched = Watched(browser_context, page_path.as_uri())
+    page = watched.page
+    gap = page.locator('td.gap[data-gap="1"]')
+    assert "2.5 s of speech has no subtitle" in gap.inner_text()
+    assert page.locator("#counts").inner_text().endswith("1 of 1 stretches of speech with no subtitle open")
+    # All cues approved: the sign-off still fails while the gap is open.
+    for name in ("film.ur.srt", "film.zh.srt"):
+        for n in range(1, 5):
+            watched.cell(name, n).locator("button.approve").click()
+    notes = desk["folder"] / "gaps.review-notes.json"
+    notes.write_text(page.locator("#export").input_value(), encoding="utf-8")
+    held = CliRunner().invoke(review, ["--notes", str(notes), str(page_path)])
+    assert held.exit_code == 1
+    assert held.stdout.startswith("untranscribed speech 00:00:05,000 to 00:00:07,500: pending")
+    gap.locator("button.approve").click()
+    assert "approved" in gap.get_attribute("class")
+    assert page.locator("#counts").inner_text().endswith("0 of 1 stretches of speech with no subtitle open")
+    notes.write_text(page.locator("#export").input_value(), encoding="utf-8")
+    assert CliRunner().invoke(review, ["--notes", str(notes), str(page_path)]).exit_code == 0
+    assert watched.errors == []
+    page.close()

@@ -30,7 +30,8 @@ from .windows import (
     Window,
     batches,
     clip_windows,
-    decode_safely,
+    failed_window,
+    in_batches,
 )
 from .word_timing import APPEND_PUNCTUATION, PREPEND_PUNCTUATION
 
@@ -112,8 +113,10 @@ class FasterWhisper(BatchedBackend):
         self.compute_type = default_compute_type(device, compute_type)
         try:
             # The alignment heads come from the folder's config.json (CTranslate2 reads them).
-            self.model = WhisperModel(str(model_dir), device=device, compute_type=self.compute_type,
-                                      cpu_threads=cpu_threads)
+            # CTranslate2 names a GPU by kind and index ("cuda", 1), torch by "cuda:1".
+            kind, _, index = device.partition(":")
+            self.model = WhisperModel(str(model_dir), device=kind, device_index=int(index or 0),
+                                      compute_type=self.compute_type, cpu_threads=cpu_threads)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"could not load CTranslate2 weights {model_dir}: {exc}") from None
         if device == "cpu":
@@ -144,13 +147,11 @@ class FasterWhisper(BatchedBackend):
         self.pipeline.last_speech_timestamp = 0.0
         offsets = list(itertools.accumulate((w.duration for w in windows), initial=0.0))
         placed = list(zip(windows, offsets))
-        found: list[Decoded] = []
-        for batch in batches(placed, self.batch_size):
-            found += decode_safely(lambda some: self._decode_batch(audio, some, tokenizer, fw_options, limit,
-                                                                   options.repair), batch,
-                                   lambda item: f"{item[0].regions[0][0]:.1f}-{item[0].regions[-1][1]:.1f} s")
-            if progress is not None:
-                progress(batch[-1][0].regions[-1][1])
+        found, _ = in_batches(
+            placed, self.batch_size,
+            lambda some, _: self._decode_batch(audio, some, tokenizer, fw_options, limit, options.repair),
+            failed=failed_window(lambda item: item[0]),
+            done=lambda batch: progress(batch[-1][0].regions[-1][1]) if progress is not None else None)
         return found
 
     def _decode_batch(self, audio: np.ndarray, batch: Sequence[tuple[Window, float]], tokenizer, options,

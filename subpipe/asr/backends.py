@@ -10,16 +10,19 @@ import importlib.util
 
 from ..config import BACKENDS, AsrSettings
 from ..errors import ModelError, UsageError
+from .device import placed
 from .interface import DecodeOptions, Transcriber
 from .weights import resolve_whisper
 
-# Fastest first, as measured on CPU and GPU alike (bench/speed.py).
+# Fastest first: on CPU as measured by bench/speed.py; on a GPU the transformers backend
+# runs the graph-captured greedy decoder (bench/gpu_speed.py).
 AUTO_ORDER = (("faster-whisper", "faster_whisper"), ("transformers", "transformers"), ("openai-whisper", "whisper"))
+GPU_AUTO_ORDER = (("transformers", "transformers"), ("faster-whisper", "faster_whisper"), ("openai-whisper", "whisper"))
 
 
-def auto_backend() -> str:
-    """The fastest backend whose library is installed."""
-    for name, module in AUTO_ORDER:
+def auto_backend(device: str = "cpu") -> str:
+    """The fastest backend on ``device`` whose library is installed."""
+    for name, module in AUTO_ORDER if device == "cpu" else GPU_AUTO_ORDER:
         if importlib.util.find_spec(module) is not None:
             return name
     raise ModelError("no speech backend is installed: pip install faster-whisper==1.2.1")
@@ -27,14 +30,15 @@ def auto_backend() -> str:
 
 def make_transcriber(asr: AsrSettings) -> Transcriber:
     """The backend ``asr.backend`` names, on the weights the resolver finds for ``asr``."""
+    asr = placed(asr)
     name = asr.backend
     if name not in BACKENDS:
         raise UsageError(f"unknown backend '{name}': choose one of {', '.join(BACKENDS)}")
     if name == "auto":
-        name = auto_backend()
+        name = auto_backend(asr.device)
     model = resolve_whisper(asr.model, explicit=asr.model_path, explicit_sha256=asr.model_sha256)
     options = DecodeOptions.of(asr)
-    device = _device(asr.device)
+    device = asr.device
     if name == "openai-whisper":
         from .backend_openai import OpenAIWhisper
 
@@ -53,13 +57,3 @@ def make_transcriber(asr: AsrSettings) -> Transcriber:
     return HFWhisper(transformers_folder(model), options, device=device, dtype=dtype,
                      batch_size=asr.batch_size, model_id=model.sha256)
 
-
-def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"

@@ -1,5 +1,11 @@
-"""When a window's decoding went wrong: text that repeats itself, or a decoder that ran
-into Whisper's token limit. Both are loops; a looping window is decoded again."""
+"""Whisper's loops: text that repeats itself, or a decoder that ran into the token limit.
+
+Greedy decoding sometimes falls into a loop (ur_dev 155-167 s: one phrase eleven times
+at int8). openai-whisper retries such a window at a higher temperature; a batch has no
+per-window fallback, so the batched backends catch the loop with the same test and
+decode that window again with a beam, which does not loop there. A window whose
+decoding stops at Whisper's token limit is a loop too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,7 @@ import zlib
 
 # openai-whisper's compression_ratio_threshold: above it, text repeats itself.
 LOOP_RATIO = 2.4
-# A looping window is decoded again with a beam this wide (ur_dev 155-167 s: faster-whisper's
-# int8 greedy decoding read one phrase eleven times; a beam of five read the sentence).
+# A looping window is decoded again with a beam this wide.
 REPAIR_BEAM = 5
 # A second try at a translation that looped: no three tokens may repeat.
 NO_REPEAT_NGRAM = 3

@@ -9,7 +9,6 @@ partial file is rebuilt, never used.
 from __future__ import annotations
 
 import base64
-import fcntl
 import gzip
 import hashlib
 import importlib.resources
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..atomic import atomic_file, write_bytes
+from ..atomic import atomic_file, exclusive, write_bytes
 from ..cache import cache_root
 from ..digest import sha256_file
 from ..errors import ModelError
@@ -119,12 +118,8 @@ class WhisperStore:
         except OSError as exc:
             raise ModelError(f"the model cache {self.dir} can't be used: {exc.strerror} "
                              "(set SUBPIPE_CACHE to a folder that can be written)") from None
-        with lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive(lock):
+            yield
 
 
 def resolve_whisper(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -21,10 +22,17 @@ from .chunks import Chunk, Regions
 from .interface import DecodeOptions, Progress
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 WINDOW = 30.0  # seconds Whisper's encoder sees at once
 MEL_FRAMES_PER_SECOND = 100  # Whisper's log-mel frames are 10 ms
 MEL_FRAMES = int(WINDOW * MEL_FRAMES_PER_SECOND)  # a whole window: 3000
+
+
+def mel_frames(samples: int) -> int:
+    """The mel frames a clip of ``samples`` fills (what word timing warps over)."""
+    return int(samples / SAMPLE_RATE * MEL_FRAMES_PER_SECOND)
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,77 @@ def batches(items: Sequence, size: int) -> Iterable[Sequence]:
         yield items[first:first + step]
 
 
+def in_batches(items: Sequence[T], size: int, decode: Callable[[Sequence[T], Any], list[R]], *,
+               prepare: Callable[[Sequence[T]], Any] | None = None,
+               out_of_memory: Callable[[Exception], bool] = lambda exc: False,
+               failed: Callable[[T, Exception], R] | None = None,
+               done: Callable[[Sequence[T]], None] = lambda batch: None) -> tuple[list[R], int]:
+    """``decode(batch, prepare(batch))`` over ``items`` in batches of ``size``, outputs in order.
+
+    A batch that runs out of device memory (``out_of_memory`` says which errors mean
+    that) is halved and tried again, with a warning, and the rest goes on at the size
+    that fitted: a long film finishes on a smaller GPU instead of failing at minute 80.
+    A batch that fails otherwise is decoded item by item, and an item that still fails
+    gives ``failed(item, error)`` (without ``failed``, the error is raised): one bad
+    window must not lose the film. ``prepare`` (the host's share: the next batch's
+    samples) runs one batch ahead in a worker thread while ``decode`` waits on the
+    device. ``done`` follows each batch. Returns the outputs and the batch size that fitted.
+    """
+    results: list[R] = []
+    first = 0
+    ahead = ThreadPoolExecutor(max_workers=1) if prepare is not None else None
+    pending: tuple[tuple[int, int], Future] | None = None
+    try:
+        while first < len(items):
+            batch = items[first:first + size]
+            if pending is not None and pending[0] == (first, len(batch)):
+                prepared = pending[1].result()
+            else:  # the first batch, or one cut anew after running out of memory
+                prepared = prepare(batch) if prepare is not None else None
+            after = first + len(batch)
+            pending = None
+            if ahead is not None and after < len(items):
+                following = items[after:after + size]
+                pending = ((after, len(following)), ahead.submit(prepare, following))
+            try:
+                found = decode(batch, prepared)
+            except Exception as exc:  # noqa: BLE001 - out of memory halves the batch; the rest, per item
+                if len(batch) > 1 and out_of_memory(exc):
+                    size = len(batch) // 2
+                    log.warning("out of device memory decoding %d windows at once; going on %d at a time",
+                                len(batch), size)
+                    continue
+                if failed is None:
+                    raise
+                found = [_alone(item, decode, prepare, failed) for item in batch]
+            results += found
+            first = after
+            done(batch)
+    finally:
+        if ahead is not None:
+            ahead.shutdown(wait=True, cancel_futures=True)
+    return results, size
+
+
+def _alone(item: T, decode: Callable[[Sequence[T], Any], list[R]], prepare: Callable[[Sequence[T]], Any] | None,
+           failed: Callable[[T, Exception], R]) -> R:
+    try:
+        return decode([item], prepare([item]) if prepare is not None else None)[0]
+    except Exception as exc:  # noqa: BLE001 - any engine error: the caller accounts for it
+        return failed(item, exc)
+
+
+def failed_window(where: Callable[[Any], Window]) -> Callable[[Any, Exception], "Decoded"]:
+    """What a window whose decoding fails gives: no words, and why (logged as a warning).
+    Its speech is then accounted for as untranscribed, not dropped in silence."""
+    def give_up(item: Any, exc: Exception) -> Decoded:
+        window, reason = where(item), f"{type(exc).__name__}: {exc}"
+        log.warning("decoding %.1f-%.1f s failed (%s)", window.regions[0][0], window.regions[-1][1], reason)
+        return Decoded(failed=reason)
+
+    return give_up
+
+
 class BatchedBackend:
     """What the batched backends share: a chunk's windows, decoded in batches of ``batch_size``.
 
@@ -164,18 +243,3 @@ class BatchedBackend:
 
     def translate_clips(self, clips: Sequence[np.ndarray], lang: str, again: bool = False) -> list[str]:
         raise NotImplementedError
-
-
-def decode_safely(decode: Callable[[Sequence], list[Decoded]], batch: Sequence,
-                  where: Callable[[object], str]) -> list[Decoded]:
-    """``decode(batch)``; when it raises, each item of the batch alone; an item that still
-    raises gives no words, and says why. One bad window must not lose the film: its
-    speech is then accounted for as untranscribed, not dropped in silence."""
-    try:
-        return decode(batch)
-    except Exception as exc:  # noqa: BLE001 - any engine error; it is reported, not hidden
-        if len(batch) > 1:
-            return [d for item in batch for d in decode_safely(decode, [item], where)]
-        reason = f"{type(exc).__name__}: {exc}"
-        log.warning("decoding %s failed (%s)", where(batch[0]), reason)
-        return [Decoded(failed=reason)]

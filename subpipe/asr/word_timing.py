@@ -29,18 +29,47 @@ def token_starts(weights, n_frames: int, first: int) -> list[float]:
     ``first``: how many start-of-transcript tokens precede the text. The last row
     (the end-of-text token) marks where the last word ends.
     """
+    return batch_token_starts([weights], [n_frames], first)[0]
+
+
+def batch_token_starts(weights: Sequence, n_frames: Sequence[int], first: int) -> list[list[float]]:
+    """``token_starts`` of many clips at once: the matrices built where the weights are, the
+    warps run side by side on the CPU's cores (warp.py)."""
+    matrices = [_alignment_matrix(w, frames, first) for w, frames in zip(weights, n_frames)]
+    return [(np.asarray(path) / ENCODER_FRAMES_PER_SECOND).tolist() for path in dtw_starts(matrices)]
+
+
+def _alignment_matrix(weights, n_frames: int, first: int):
+    """The cost the warp follows (as openai-whisper and transformers build it), tokens x frames."""
     import torch
-    from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
+    from transformers.models.whisper.generation_whisper import _median_filter
 
     weights = weights[:, :, : max(1, n_frames // 2)].float()
     # transformers gives softmax over all 1500 frames; openai-whisper's is over the clip's own.
     weights = weights / weights.sum(-1, keepdim=True)
     std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
     weights = _median_filter((weights - mean) / std, 7).mean(0)
-    matrix = weights[first:-1].cpu().double().numpy()
-    text_index, time_index = _dynamic_time_warping(-matrix)
-    jumps = np.pad(np.diff(text_index), (1, 0), constant_values=1).astype(bool)
-    return (time_index[jumps] / ENCODER_FRAMES_PER_SECOND).tolist()
+    return -weights[first:-1].double()
+
+
+def dtw_starts(matrices: Sequence) -> list[list[int]]:
+    """For each cost matrix (tokens x frames, float64 tensors on any device), the frame
+    where the cheapest monotonic path first reaches each token.
+
+    transformers' (and openai-whisper's) path, every window of the batch at once (warp.py).
+    """
+    from .warp import first_frames
+
+    if not matrices:
+        return []
+    rows = np.array([m.shape[0] for m in matrices], dtype=np.int64)
+    cols = np.array([m.shape[1] for m in matrices], dtype=np.int64)
+    packed = np.zeros((len(matrices), rows.max(), cols.max()), dtype=np.float64)
+    for k, m in enumerate(matrices):
+        packed[k, : rows[k], : cols[k]] = m.cpu().numpy()
+    out = np.zeros((len(matrices), rows.max()), dtype=np.int64)
+    first_frames(packed, rows, cols, out)
+    return [out[k, : rows[k]].tolist() for k in range(len(matrices))]
 
 
 def words_from_tokens(tokenizer, text: Sequence[int], starts: Sequence[float]) -> list[Word]:
