@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
-from .interrupt import Interrupted, signals_interrupt
+from .interrupt import Interrupted, interrupted, signals_interrupt
 from .media import choose_stream, probe, read_audio
 from .pipeline import RunRequest, translate_file, writable_folder
 from .pipeline import run as run_pipeline
@@ -110,7 +109,7 @@ class _Cli(click.Group):
         except (click.Abort, KeyboardInterrupt) as exc:
             # Stopped before a command ran: click turns the interrupt into Abort.
             stop = exc.__context__ if isinstance(exc, click.Abort) else exc
-            stopped = _Stopped(stop if isinstance(stop, Interrupted) else Interrupted(signal.SIGINT))
+            stopped = _Stopped(interrupted(stop if isinstance(stop, KeyboardInterrupt) else KeyboardInterrupt()))
             stopped.show()
             sys.exit(stopped.exit_code)
         sys.exit(status if isinstance(status, int) else 0)
@@ -118,10 +117,8 @@ class _Cli(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
         try:
             return super().invoke(ctx)
-        except Interrupted as stop:
-            raise _Stopped(stop) from None
-        except KeyboardInterrupt:  # where no handler of ours was installed
-            raise _Stopped(Interrupted(signal.SIGINT)) from None
+        except KeyboardInterrupt as stop:  # ours, or one a library made of it
+            raise _Stopped(interrupted(stop)) from None
 
 
 @click.group(cls=_Cli)
@@ -314,7 +311,8 @@ def _run_batch(jobs: list[Job], start: Callable[[Callable[[JobResult], None]], l
     try:
         with progress:
             return start(show)
-    except Interrupted as stop:
+    except KeyboardInterrupt as caught:  # Ray's wait may raise its own for our signal
+        stop = interrupted(caught)
         done = {r.file for r in results}
         try:
             write_report(report, results, skipped, interrupted=stop.name,

@@ -29,6 +29,20 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+# The stop signal that came last. A library that waits in native code (Ray's ray.wait)
+# may turn our ``Interrupted`` into a KeyboardInterrupt of its own on the way up;
+# ``interrupted`` tells which signal that one really was.
+_last: list[int] = []
+
+
+def interrupted(exc: KeyboardInterrupt) -> Interrupted:
+    """``exc`` as the ``Interrupted`` it stands for: itself, or the last stop signal
+    (SIGINT when none of ours arrived: a Ctrl-C before our handlers)."""
+    if isinstance(exc, Interrupted):
+        return exc
+    return Interrupted(_last[-1] if _last else signal.SIGINT)
+
+
 @contextmanager
 def signals_interrupt() -> Iterator[None]:
     """Inside, a stop signal raises ``Interrupted``; the old handlers come back after.
@@ -43,6 +57,7 @@ def signals_interrupt() -> Iterator[None]:
 
     def stop(signum: int, frame: object) -> None:
         _ignore_all()
+        _last.append(signum)
         raise Interrupted(signum)
 
     for s, handler in previous.items():

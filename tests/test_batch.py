@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from children import stop_signals_default
 from subpipe.asr import plan_chunks
 from subpipe.cli import main
 
@@ -215,7 +216,8 @@ def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_asr: str,
     env = dict(os.environ, SUBPIPE_CACHE=str(tmp_path / "cache"))
     cmd = [sys.executable, "-m", "subpipe.cli", "batch", str(film), "--out", str(tmp_path / "out"),
            "--lang", "zh", "--config", str(config)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=stop_signals_default)
     deadline = time.time() + 300
     while len(entries(tmp_path / "cache", "transcript") if (tmp_path / "cache" / "stages" / "transcript").exists()
               else {}) < 2:
@@ -247,3 +249,22 @@ def test_backend_flag_wins_over_the_config(season: Path, tiny_whisper: Path, tmp
     assert result.exit_code == 0, result.stderr
     record = json.loads((tmp_path / "out" / "film.subpipe.json").read_text())
     assert {entry["backend"] for entry in record["files"].values()} == {"openai-whisper"}
+
+
+def test_a_film_past_its_time_limit_fails_and_the_rest_go_on(media: Path, tiny_asr: str, tmp_path: Path) -> None:
+    import subprocess
+
+    film = tmp_path / "films" / "long.wav"
+    film.parent.mkdir()
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=220:sample_rate=16000:duration=40", str(film)], check=True)
+    shutil.copy(media / "tone.wav", film.parent / "short.wav")
+    config = tmp_path / "limited.toml"
+    config.write_text(tiny_asr + "chunk_seconds = 1.0\n[vad]\nenabled = false\n[batch]\nfilm_timeout = 5\n")
+    out = tmp_path / "out"
+    result = invoke("batch", film.parent, "--out", out, "--lang", "zh", "--config", config)
+    assert result.exit_code == 1, result.stderr
+    report = {Path(f["file"]).name: f for f in json.loads((out / "subpipe-batch.json").read_text())["files"]}
+    assert report["long.wav"]["status"] == "failed"
+    assert report["long.wav"]["error"] == "stopped after 5 s, the time one film may take ([batch] film_timeout)"
+    assert report["short.wav"]["status"] == "ok" and [p.name for p in out.glob("*.srt")] == ["short.zh.srt"]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from children import stop_signals_default
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,8 @@ def chunked(tiny_asr: str, tmp_path: Path) -> Path:
 def start(tmp_path: Path, *args: str | Path) -> subprocess.Popen:
     env = dict(os.environ, SUBPIPE_CACHE=str(tmp_path / "cache"))
     return subprocess.Popen([sys.executable, "-m", "subpipe.cli", *map(str, args)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=stop_signals_default)
 
 
 def wait_until(proc: subprocess.Popen, ready, what: str) -> None:  # noqa: ANN001 - a predicate
