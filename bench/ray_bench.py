@@ -4,7 +4,7 @@ four films, and what 1,000 hours would take on a cluster of GPU nodes.
 
     .venv/bin/python bench/ray_bench.py [--repeat 1] [--json artifacts/ray-bench.json]
 
-Four films of similar length (about nine minutes each, made from the dev films: Urdu,
+Four films of similar length (about eighteen minutes each, made from the dev films: Urdu,
 Urdu, Mandarin, Urdu) run three ways, each a `subpipe batch` process of its own with no
 stage cache, the weights prepared before: the local engine with one job (the baseline),
 the local engine with two jobs, and the Ray engine with two single-CPU actors on a Ray
@@ -36,12 +36,12 @@ SUBPIPE = REPO / ".venv" / "bin" / "subpipe"
 
 
 def films(folder: Path) -> Path:
-    """Four films of about nine minutes, and the CSV that gives each its language."""
+    """Four films of about eighteen minutes, and the CSV that gives each its language."""
     plan = {
-        "ur_a.mp4": ["ur_dev.mp4", "ur_dev.mp4"],
-        "ur_b.mp4": ["ur_dev_long.mp4", "ur_dev_long.mp4"],
-        "zh_a.mp4": ["zh_dev.mp4", "zh_dev.mp4", "zh_dev.mp4"],
-        "ur_c.mp4": ["ur_dev_long.mp4", "ur_dev.mp4"],
+        "ur_a.mp4": ["ur_dev.mp4"] * 4,
+        "ur_b.mp4": ["ur_dev_long.mp4"] * 4,
+        "zh_a.mp4": ["zh_dev.mp4"] * 6,
+        "ur_c.mp4": ["ur_dev_long.mp4", "ur_dev.mp4"] * 2,
     }
     folder.mkdir(parents=True, exist_ok=True)
     for name, parts in plan.items():
@@ -79,7 +79,7 @@ def main() -> int:
                         help="times real time one GPU decodes at (issue 14's target; not measured here)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="subpipe-ray-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="subpipe-bench-ray-"))
     manifest = films(work / "films")
     env = dict(os.environ, SUBPIPE_OFFLINE="1", HF_HUB_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0")
     subprocess.run([str(SUBPIPE), "models", "--prepare"], env=env, check=True, capture_output=True)

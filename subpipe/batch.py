@@ -339,6 +339,20 @@ def use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+@contextmanager
+def threads_at_start(threads: int) -> Iterator[None]:
+    """Inside, processes started get ``threads`` as OMP_NUM_THREADS (ours is put back)."""
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+
+
 def _run_packed(args: tuple[Job, bool, bool, bool, BatchSettings]) -> JobResult:
     return run_job(*args)
 
@@ -364,8 +378,12 @@ def run_all(jobs: list[Job], workers: int = 1, force: bool = False, use_cache: b
     # spawn, not fork: torch's thread pools don't survive a fork.
     context = multiprocessing.get_context("spawn")
     results = []
-    # Leaving the block for any reason stops the workers that are still at work.
-    with context.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=None) as pool:
+    # Leaving the block for any reason stops the workers that are still at work. The
+    # workers start with their share in the environment: the math libraries under
+    # CTranslate2 read it as they load, before any initializer runs (Ray's workers start
+    # the same way, so the two engines make the same bytes).
+    with threads_at_start(threads), \
+            context.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=None) as pool:
         for result in pool.imap(_run_packed, [(job, force, use_cache, review, settings) for job in jobs]):
             results.append(result)
             on_result(result)

@@ -100,7 +100,10 @@ def connected(plan: RayPlan) -> Iterator[Any]:
             else:
                 cpus = os.cpu_count() or 1
                 wanted = (plan.workers or 1) * plan.settings.cpus_per_actor
-                ray.init(address="local", num_cpus=max(cpus, wanted), include_dashboard=False, **quiet)
+                # Its workers run at the driver's priority, not Ray's usual nice 15: on
+                # this machine they are the work, as the local engine's workers are.
+                ray.init(address="local", num_cpus=max(cpus, wanted), include_dashboard=False,
+                         _system_config={"worker_niceness": 0}, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             raise UsageError(f"cannot start or join {where}: {_first_line(exc)}") from None
@@ -186,6 +189,12 @@ class _Batch:
     def run(self) -> None:
         need = self._need()
         workers = self._workers(need)
+        self.threads = self._threads(workers)
+        if not self.plan.address:
+            # A Ray of our own is this machine: each actor asks for its share of the
+            # cores, so Ray starts it with that many threads (OMP_NUM_THREADS), as the
+            # local engine starts its workers: the same --jobs makes the same bytes.
+            need["CPU"] = float(self.threads)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         files = {i: os.fspath(job.video.resolve()) for i, job in enumerate(self.jobs)}
@@ -196,7 +205,6 @@ class _Batch:
         self.worker_class = self.ray.remote(FilmWorker).options(
             num_cpus=need.get("CPU", 0), num_gpus=need.get("GPU", 0), max_restarts=0, max_task_retries=0,
             max_concurrency=2)  # a film, and discard() beside it
-        self.threads = self._threads(workers)
         for _ in range(workers):
             self._start_actor()
         while self.queue or self.open:

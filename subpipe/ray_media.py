@@ -24,7 +24,8 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 
-FOLDER_PREFIX = "subpipe-ray-"
+FOLDER_PREFIX = "subpipe-ray-worker-"
+LOCK_NAME = ".subpipe-ray-worker.lock"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class WorkFolder:
     def __init__(self) -> None:
         remove_stale()
         self.path = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
-        self._lock = open(self.path / ".lock", "w")
+        self._lock = open(self.path / LOCK_NAME, "w")  # noqa: SIM115 - held while the worker lives
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def remove(self) -> None:
@@ -66,16 +67,21 @@ class WorkFolder:
 
 
 def remove_stale(root: Path | None = None) -> list[Path]:
-    """Remove the folders of dead workers on this node (their lock is free); returns them."""
+    """Remove the folders of dead workers on this node (their lock is free); returns them.
+
+    Only a folder with a worker's lock file in it is ever removed: a folder of the same
+    name made by someone else is not ours to judge. (A worker killed between making its
+    folder and locking it leaves an empty folder behind, which costs nothing.)
+    """
     removed = []
     for folder in sorted(Path(root or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*")):
         try:
-            with open(folder / ".lock", "a") as lock:
+            with open(folder / LOCK_NAME, "r+") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             continue  # a live worker's
         except OSError:
-            pass  # no lock file: a worker killed as it made its folder
+            continue  # no lock file: not a worker's folder
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed

@@ -49,3 +49,22 @@ def test_subs_rebuilds_only_what_is_out_of_date(media: Path, tiny_config: Path, 
     # The random model's cues may or may not break a rule; each file gets a verdict.
     assert check.returncode in (0, 2), check.stdout + check.stderr
     assert check.stdout.count("film.zh.srt") == 2
+
+
+def test_batch_runs_a_folder_as_one_subpipe_batch(media: Path, tiny_config: Path, tmp_path: Path) -> None:
+    videos, subs = tmp_path / "media", tmp_path / "subs"
+    (videos / "a").mkdir(parents=True)
+    shutil.copy(media / "tone.wav", videos / "a" / "film.wav")
+    shutil.copy(media / "tone.mkv", videos / "other.mkv")
+    common = (f"MEDIA={videos}", f"SUBS={subs}", "LANG=zh", f"CONFIG={tiny_config}")
+
+    done = make("batch", *common, "JOBS=2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (subs / "a" / "film.zh.srt").is_file() and (subs / "other.zh.srt").is_file()
+    assert (subs / "subpipe-batch.json").is_file()
+    # The engine and the cluster pass through as they are given (the Ray engine itself
+    # is tested in test_ray.py).
+    planned = make("-n", "batch", *common, "ENGINE=ray", "JOBS=auto", "ADDRESS=10.0.0.5:6379")
+    assert "--engine ray --jobs auto --address 10.0.0.5:6379" in planned.stdout
+    missing = make("batch", f"MEDIA={tmp_path / 'nowhere'}")
+    assert missing.returncode != 0 and "is not a folder" in missing.stdout + missing.stderr

@@ -274,3 +274,21 @@ def _no_worker_left(cluster: RayCluster, wait: float = 30) -> bool:
     while cluster.worker_processes() and time.time() < deadline:
         time.sleep(0.5)
     return not cluster.worker_processes()
+
+
+def test_only_dead_workers_folders_are_removed(tmp_path: Path) -> None:
+    """A node's temporary folder is shared: a dead worker's folder goes, a live one's and
+    anything else of a similar name stay."""
+    import fcntl
+
+    from subpipe.ray_media import FOLDER_PREFIX, LOCK_NAME, remove_stale
+
+    dead, live, other = (tmp_path / f"{FOLDER_PREFIX}{n}" for n in ("dead", "live", "someone-elses"))
+    for folder in (dead, live, other):
+        (folder / "0").mkdir(parents=True)
+        (folder / "0" / "film.mp4").write_bytes(b"film")
+    (dead / LOCK_NAME).touch()
+    with open(live / LOCK_NAME, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert remove_stale(tmp_path) == [dead]
+    assert not dead.exists() and (live / "0" / "film.mp4").exists() and (other / "0" / "film.mp4").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -87,6 +88,18 @@ def default_compute_type(device: str, compute_type: str) -> str:
     return "int8" if device == "cpu" else "float16"
 
 
+def omp_threads() -> int:
+    """The threads a batch worker was given (``OMP_NUM_THREADS``), 0 when none were.
+
+    CTranslate2's OpenMP reads that variable once, when the library loads, which in a
+    worker may be before the worker is told its share (the spawn start imports subpipe
+    first). Given here explicitly, the share holds, and a film's text is the same on
+    every engine with the same share: the int8 kernels' sums depend on the thread count.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() else 0
+
+
 class FasterWhisper(BatchedBackend):
     """faster-whisper on a CTranslate2 model folder, batched over speech regions."""
 
@@ -116,7 +129,7 @@ class FasterWhisper(BatchedBackend):
             # CTranslate2 names a GPU by kind and index ("cuda", 1), torch by "cuda:1".
             kind, _, index = device.partition(":")
             self.model = WhisperModel(str(model_dir), device=kind, device_index=int(index or 0),
-                                      compute_type=self.compute_type, cpu_threads=cpu_threads)
+                                      compute_type=self.compute_type, cpu_threads=cpu_threads or omp_threads())
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"could not load CTranslate2 weights {model_dir}: {exc}") from None
         if device == "cpu":
