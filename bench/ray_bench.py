@@ -10,7 +10,8 @@ stage cache, the weights prepared before: the local engine with one job (the bas
 the local engine with two jobs, and the Ray engine with two single-CPU actors on a Ray
 it starts for the run (start-up and shutdown counted). The goals: Ray's speed-up over
 the baseline at least 0.9 of the local engine's, and Ray's wall time at most 1.10x the
-local engine's at two jobs. The three runs' outputs must be byte-identical.
+local engine's at two jobs. Ray's outputs must be byte-identical to the local engine's
+at the same --jobs (across job counts they need not be: the threads per film differ).
 
 The projection takes the per-film costs Ray's report measured (seconds per film, the
 audio's length) and a GPU decoder's rate as a parameter (--gpu-rate, times real time per
@@ -95,7 +96,10 @@ def main() -> int:
             walls[name].append(wall)
             outputs[name] = tracks(out)
             print(f"round {round_ + 1}: {name:15s} {wall:7.1f} s", flush=True)
-    same = all(outputs[name] == outputs["local --jobs 1"] for name in runs)
+    # The goal: the Ray engine writes what the local one does with the same --jobs. Across
+    # job counts the threads per film differ, and CTranslate2's int8 sums with them.
+    same = outputs["ray --jobs 2"] == outputs["local --jobs 2"]
+    across = outputs["local --jobs 1"] == outputs["local --jobs 2"]
     wall = {name: statistics.median(w) for name, w in walls.items()}
     audio = sum(f["duration"] for f in reports["ray --jobs 2"]["files"])
     base = wall["local --jobs 1"]
@@ -108,7 +112,7 @@ def main() -> int:
     print(f"Ray's speed-up / the local engine's: {ray_speedup / local_speedup:.3f}  (goal >= 0.9)")
     print(f"Ray's wall / the local engine's at --jobs 2: {wall['ray --jobs 2'] / wall['local --jobs 2']:.3f}  "
           f"(goal <= 1.10)")
-    print(f"outputs byte-identical across the three runs: {same}")
+    print(f"outputs: Ray = local at --jobs 2, byte for byte: {same}; local --jobs 1 = --jobs 2: {across}")
 
     # Per film on one actor: its seconds in Ray's report (fetching, the models already
     # loaded, making the tracks) against its audio. What is not audio-bound (start-up, one
@@ -131,7 +135,7 @@ def main() -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"walls": walls, "audio_seconds": audio, "same_outputs": same,
-                                         "per_film_seconds": per_film, "machine": platform.machine(),
+                                         "same_across_jobs": across, "per_film_seconds": per_film, "machine": platform.machine(),
                                          "cores": os.cpu_count()}, indent=2))
     return 0 if same else 1
 

@@ -268,3 +268,16 @@ def test_a_film_past_its_time_limit_fails_and_the_rest_go_on(media: Path, tiny_a
     assert report["long.wav"]["status"] == "failed"
     assert report["long.wav"]["error"] == "stopped after 5 s, the time one film may take ([batch] film_timeout)"
     assert report["short.wav"]["status"] == "ok" and [p.name for p in out.glob("*.srt")] == ["short.zh.srt"]
+
+
+def test_batch_progress_counts_files_hours_and_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from subpipe import cli
+    from subpipe.batch import JobResult
+
+    clock = iter([100.0, 400.0])
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    progress = cli._BatchProgress(4)
+    progress.shown = False  # the arithmetic only; it draws on a terminal
+    progress.add(JobResult("a.mp4", "ok", duration=5400.0))
+    progress.add(JobResult("b.mp4", "ok", duration=1800.0, already_done=True))  # nothing heard this run
+    assert progress.line() == "2/4 files done, 1.50 h of audio, 18.0x real time"

@@ -65,6 +65,7 @@ def test_batch_runs_a_folder_as_one_subpipe_batch(media: Path, tiny_config: Path
     # The engine and the cluster pass through as they are given (the Ray engine itself
     # is tested in test_ray.py).
     planned = make("-n", "batch", *common, "ENGINE=ray", "JOBS=auto", "ADDRESS=10.0.0.5:6379")
-    assert "--engine ray --jobs auto --address 10.0.0.5:6379" in planned.stdout
+    command = " ".join(planned.stdout.replace("\\\n", " ").split())  # make -n keeps the recipe's line breaks
+    assert "--engine ray --jobs auto --address 10.0.0.5:6379" in command
     missing = make("batch", f"MEDIA={tmp_path / 'nowhere'}")
     assert missing.returncode != 0 and "is not a folder" in missing.stdout + missing.stderr
