@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("ray")
 
-from children import stop_signals_default  # noqa: E402
+from children import stop_signals_default, transcript_chunks  # noqa: E402
 from raycluster import RayCluster, ray_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -246,26 +246,21 @@ def test_a_ray_of_its_own_gives_the_local_engines_outputs_and_is_gone_after(
     while marked(env["SUBPIPE_TEST_MARK"]) and time.time() < deadline:
         time.sleep(0.5)
     assert marked(env["SUBPIPE_TEST_MARK"]) == []
-    assert all(_chunks(node.cache) == 0 for node in cluster.nodes)  # the cluster made nothing
+    assert all(transcript_chunks(node.cache) == 0 for node in cluster.nodes)  # the cluster made nothing
 
 
 def _wait_mid_film(cluster: RayCluster, proc: subprocess.Popen, timeout: float = 300) -> int:
     """The pid of the worker making a film once two of the film's chunks are done (in its
     node's stage cache); the batch must still be running."""
-    counts = {node.name: _chunks(node.cache) for node in cluster.nodes}
+    counts = {node.name: transcript_chunks(node.cache) for node in cluster.nodes}
     deadline = time.time() + timeout
     while True:
         assert proc.poll() is None, proc.communicate()[1]
         assert time.time() < deadline, "no worker got two chunks into the film"
         for pid, name in cluster.worker_processes().items():
-            if _chunks(cluster.node(name).cache) >= counts[name] + 2:
+            if transcript_chunks(cluster.node(name).cache) >= counts[name] + 2:
                 return pid
         time.sleep(0.2)
-
-
-def _chunks(cache: Path) -> int:
-    folder = cache / "stages" / "transcript"
-    return sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock") if folder.is_dir() else 0
 
 
 def _no_worker_left(cluster: RayCluster, wait: float = 30) -> bool:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from children import stop_signals_default
+from children import stop_signals_default, transcript_chunks
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,11 +50,6 @@ def wait_until(proc: subprocess.Popen, ready, what: str) -> None:  # noqa: ANN00
         time.sleep(0.2)
 
 
-def transcript_chunks(tmp_path: Path) -> int:
-    folder = tmp_path / "cache" / "stages" / "transcript"
-    return sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock") if folder.exists() else 0
-
-
 def workers_of(pid: int) -> list[int]:
     """The multiprocessing workers whose parent is ``pid``."""
     found = []
@@ -86,7 +81,7 @@ def test_sigterm_stops_a_batch_and_its_workers(chunked: Path, tmp_path: Path) ->
         long_film(films / f"{name}.wav")
     out = tmp_path / "out"
     proc = start(tmp_path, "batch", films, "--jobs", "2", "--out", out, "--lang", "ur", "--config", chunked)
-    wait_until(proc, lambda: transcript_chunks(tmp_path) >= 2 and len(workers_of(proc.pid)) == 2,
+    wait_until(proc, lambda: transcript_chunks(tmp_path / "cache") >= 2 and len(workers_of(proc.pid)) == 2,
                "both workers were transcribing")
     workers = workers_of(proc.pid)
     proc.send_signal(signal.SIGTERM)
