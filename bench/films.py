@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO / "bench"))
 from metrics import reference_rows  # noqa: E402
 
 from subpipe.config import Config, load_config  # noqa: E402
+from subpipe.formats.srt import read_track  # noqa: E402
 from subpipe.pipeline import RunRequest, run  # noqa: E402
 from subpipe.rules import judge, rule_breaks  # noqa: E402
 from subpipe.scoring import cer  # noqa: E402
-from subpipe.srtio import read_track  # noqa: E402
 
 DEV = REPO.parent / "shared" / "data" / "dev"
 FILMS = ("zh_dev", "ur_dev", "ur_dev_long")

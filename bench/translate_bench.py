@@ -29,7 +29,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # marian_tiny builds the random-weight model
 
 from marian_tiny import OPUS, build_marian, train_spm  # noqa: E402
-from subpipe.translate import MarianTranslator, TranslationSettings  # noqa: E402
+
+from subpipe.config import TranslateSettings  # noqa: E402
+from subpipe.translate.marian import MarianTranslator  # noqa: E402
 
 UDHR = Path("/work/shared/data/dev/udhr_dev.tsv")
 COLUMNS = {"en": "eng", "ur": "urd", "zh": "cmn"}
@@ -86,8 +88,8 @@ def speed(args: argparse.Namespace) -> None:
         print(f"built random opus-mt-sized model in {time.perf_counter() - t0:.1f} s")
         common = dict(models={"en-zh": str(folder)}, max_new_tokens=args.new_tokens,
                       min_new_tokens=args.new_tokens, num_beams=args.beams)
-        batched = MarianTranslator(TranslationSettings(batch_size=args.batch_size, **common))
-        single = MarianTranslator(TranslationSettings(batch_size=1, **common))
+        batched = MarianTranslator(TranslateSettings(batch_size=args.batch_size, **common))
+        single = MarianTranslator(TranslateSettings(batch_size=1, **common))
         batched.translate(texts[:2], "en", "zh")  # load and warm up both
         single.translate(texts[:1], "en", "zh")
         tokenizer = batched._model("en-zh")[0]
@@ -108,7 +110,7 @@ def quality(args: argparse.Namespace) -> None:
 
     models = dict(item.split("=", 1) for item in args.model)
     models = {pair: str(Path(path).expanduser()) for pair, path in models.items()}
-    translator = MarianTranslator(TranslationSettings(models=models, batch_size=args.batch_size, num_beams=args.beams))
+    translator = MarianTranslator(TranslateSettings(models=models, batch_size=args.batch_size, num_beams=args.beams))
     data = udhr(args.tsv)
     print(f"{'direction':<10}{'chrF':>8}{'BLEU':>8}  engine")
     for direction in DIRECTIONS:

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, BinaryIO, Iterator
 
+from .errors import OutputError
+
 # Where $SUBPIPE_CRASH_AT names a point, how many times each point has been passed.
 _passes: dict[str, int] = {}
 
@@ -33,6 +35,14 @@ def atomic_file(target: Path) -> Iterator[BinaryIO]:
 def write_bytes(target: Path, data: bytes) -> None:
     with atomic_file(target) as f:
         f.write(data)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) so that a crash leaves the old file or the new one, never half."""
+    try:
+        write_bytes(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def stage_bytes(target: Path, data: bytes) -> Path:

@@ -19,8 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from subpipe import srtstrict
 from subpipe.errors import UsageError
+from subpipe.formats import srt_strict
+from subpipe.formats.srt_strict import SrtCue, SrtFile, UnreadableSrt
 from subpipe.rules import (
     ERROR,
     WARNING,
@@ -36,7 +37,6 @@ from subpipe.rules import (
     untranscribed,
 )
 from subpipe.script import line_lang, script_counts
-from subpipe.srtstrict import SrtCue, SrtFile, UnreadableSrt
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>
     """Check SRT bytes; see ``check_file``."""
     _check_fps(fps)
     try:
-        srt = srtstrict.read_bytes(data)
+        srt = srt_strict.read_bytes(data)
     except UnreadableSrt as exc:
         return _unreadable(name, exc.reason)
     lang, source = _resolve_lang(lang, srt, rules)

@@ -20,19 +20,10 @@ from . import __version__
 from .asr.device import resolve_device
 from .asr.vad import speech_regions
 from .asr.weights import model_inventory, resolve_whisper
-from .batch import (
-    REPORT_NAME,
-    Job,
-    JobResult,
-    Skipped,
-    check_report,
-    collect,
-    nothing_to_do,
-    run_all,
-    stage_cache,
-    summary_table,
-    write_report,
-)
+from .batch.jobs import Job, Skipped, collect, nothing_to_do
+from .batch.local import run_all
+from .batch.report import REPORT_NAME, JobResult, check_report, summary_table, write_report
+from .batch.worker import stage_cache
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_overrides
@@ -270,7 +261,7 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
                 return run_all(jobs, workers or _cores(), force, not no_cache, review, on_result=show,
                                settings=config.batch)
         else:  # each worker checks the cache on its node, where it is used
-            from .ray_engine import RayPlan, address_of, run_on_ray  # Ray only when its engine is used
+            from .batch.ray_engine import RayPlan, address_of, run_on_ray  # Ray only when its engine is used
 
             plan = RayPlan(workers, address_of(address, config.batch), config.batch, config, force, not no_cache,
                            review)

@@ -163,7 +163,7 @@ def shape(
     a cue that breaks a rule is still emitted and named in ``problems``. Gaps shorter
     than ``close_gaps_frames`` are closed to the minimum gap (0: left as they fall), and
     a cue that ends mid-sentence is held through pauses under ``hold_in_sentence_frames``.
-    Lines are plain text: direction marks are the written file's business (srtio).
+    Lines are plain text: direction marks are the written file's business (formats.srt.laid_out).
     """
     limits = _Limits.of(rules, audio_end, close_gaps_frames, hold_in_sentence_frames)
     ctx = _Context(lang, rules, limits, _speech_ms(speech))

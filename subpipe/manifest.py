@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .atomic import is_temporary
+from .atomic import is_temporary, write_text
 from .digest import sha256_file, sha256_text
 from .errors import OverwriteRefused
-from .srtio import write_text
+from .formats.names import manifest_name
 from .textfile import decode_text
 
 VERSION = 1
@@ -48,7 +48,7 @@ class Record:
 
 
 def manifest_path(out_dir: Path, stem: str) -> Path:
-    return out_dir / f"{stem}.subpipe.json"
+    return out_dir / manifest_name(stem)
 
 
 class Manifest:

@@ -34,6 +34,7 @@ from typing import Any, Iterable, Mapping
 
 from .atomic import crash_point, remove_unless_held, stage_bytes, sync_folder
 from .errors import OutputBusy, OutputError, SubpipeError
+from .formats.names import is_output, lock_name
 from .manifest import Manifest, manifest_path
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class OutputSet:
     def __init__(self, folder: Path, stem: str):
         self.folder = folder
         self.stem = stem
-        self.lock_path = folder / f".{stem}.subpipe.lock"
+        self.lock_path = folder / lock_name(stem)
         self.manifest_path = manifest_path(folder, stem)
         self.manifest = Manifest(self.manifest_path)  # read again once locked
         self._fd: int | None = None
@@ -139,10 +140,7 @@ class OutputSet:
         match = re.fullmatch(r"\.(.+)\.[^./]+\.tmp", name)
         if match is None:
             return False
-        target = match.group(1)
-        # The names run, translate and review give this input's outputs.
-        own = rf"{re.escape(self.stem)}\.(?:[a-z]{{2}}(?:-[a-z]{{2}})?\.srt|subpipe\.json|review\.html|proxy\.mp4)"
-        return re.fullmatch(own, target) is not None
+        return is_output(match.group(1), self.stem)
 
     def _lock(self) -> None:
         while True:

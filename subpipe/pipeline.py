@@ -1,6 +1,6 @@
 """Wiring: video in, SRT files out. Each stage lives in its own module.
 
-listen (media, voice activity, Whisper) -> cues (shaping) -> translate -> srtio (files),
+listen (media, voice activity, Whisper) -> cues (shaping) -> translate -> formats (files),
 with the judge of the rules (rules.py) counting what an editor must look at.
 """
 
@@ -22,15 +22,17 @@ from .config import Config
 from .cues import ShapeResult, shape
 from .digest import sha256_file
 from .errors import InputError, OutputError, SubpipeError, UsageError
+from .formats.names import review_name, track_name
+from .formats.srt import compose, laid_out, read_track
 from .glossary import Glossary, load_glossary
 from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
 from .media import MediaInfo, check_readable
 from .outputs import OutputSet
 from .review import write_review
-from .routes import bilingual_pairs, check_models, check_targets, make_translator, target_langs
 from .rules import AUDIO_RULES, RULE_NAMES, judge, judge_track, rule_breaks, timestamp
-from .srtio import compose, laid_out, read_track
-from .translate import flag_lines, translate_tracks
+from .translate.engine import Hearing
+from .translate.routes import bilingual_pairs, check_models, check_targets, make_translator, target_langs
+from .translate.track import flag_lines, translate_tracks
 from .types import LANGUAGES, Cue, Track
 
 log = logging.getLogger(__name__)
@@ -122,7 +124,7 @@ def writable_folder(folder: Path, *, create: bool, what: str) -> Path:
 
 
 def track_path(out_dir: Path, stem: str, lang: str) -> Path:
-    return out_dir / f"{stem}.{lang}.srt"
+    return out_dir / track_name(stem, lang)
 
 
 def run(
@@ -267,7 +269,7 @@ def write(made: Made, request: RunRequest, config: Config, glossary: Glossary, o
         rules = {code: config.rules_for(code, info.fps) for code in LANGUAGES}
         named = {track_path(out, stem, name).name: track for name, track in made.tracks.items()}
         judged = {name: judge_track(track, rules, audio_end=info.audio_end) for name, track in named.items()}
-        paths += tuple(write_review(info, named, judged, glossary, out / f"{stem}.review.html",
+        paths += tuple(write_review(info, named, judged, glossary, out / review_name(stem),
                                     outputs.manifest_path, list(made.untranscribed)))
     for warning in made.warnings:
         log.warning(warning)
@@ -300,7 +302,7 @@ def done_before(outputs: OutputSet, request: RunRequest, config: Config, glossar
     if recorded.get("request") != _request_key(request, config, glossary, sha):
         return False
     paths = [outputs.folder / name for name in manifest.records]
-    page = outputs.folder / f"{outputs.stem}.review.html"
+    page = outputs.folder / review_name(outputs.stem)
     return all(p.is_file() for p in paths) and not manifest.refusals(paths) and (page.is_file() or not request.review)
 
 
@@ -382,7 +384,7 @@ def translated(source: Track, targets: tuple[str, ...], config: Config, glossary
     if not wanted:
         return _Translation(tracks, [], [], [])
     engine, audio = (sound.engine, sound.samples) if sound is not None else (None, None)
-    translator, notices = make_translator(source.lang, wanted, config, engine, audio)
+    translator, notices = make_translator(source.lang, wanted, config, Hearing(engine is not None, engine, audio))
     rules = {lang: config.rules_for(lang, fps) for lang in LANGUAGES}
     results = translate_tracks(source, wanted, translator, rules, glossary, options=config.translate)
     findings, uses = [], []

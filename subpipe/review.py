@@ -25,15 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text
 from .check import check_file, guess_lang
 from .config import Config
 from .errors import InputError, OutputError, UsageError
+from .formats.names import manifest_name, proxy_name, review_name, stem_of_manifest, track_code, track_name
+from .formats.srt import read_track
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
 from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg
 from .outputs import OutputSet
 from .rules import Finding, timestamp
-from .srtio import read_track, write_text
 from .types import LANGUAGES, Track
 
 log = logging.getLogger(__name__)
@@ -161,10 +163,10 @@ def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping
     An existing proxy newer than the video is kept.
     """
     video = info.path
-    output = Path(output) if output else video.with_name(f"{video.stem}.review.html")
+    output = Path(output) if output else video.with_name(review_name(video.stem))
     if not output.parent.is_dir():
         raise OutputError(f"cannot write {output}: {output.parent} is not a folder")
-    proxy = output.parent / f"{video.stem}.proxy.mp4"
+    proxy = output.parent / proxy_name(video.stem)
     if not _fresh(proxy, video):
         make_proxy(video, proxy)
     page = build_page(video.name, proxy.name, tracks, findings, glossary,
@@ -186,25 +188,13 @@ def notes_command(notes: Path, page: Path) -> tuple[int, list[str]]:
 
 # ---- tracks ------------------------------------------------------------------------
 
-def track_code(name: str) -> str | None:
-    """``ur`` from ``film.ur.srt``, ``ur-zh`` from ``film.ur-zh.srt``; None otherwise."""
-    parts = name.split(".")
-    if len(parts) < 3 or parts[-1].lower() != "srt":
-        return None
-    code = parts[-2]
-    langs = code.split("-")
-    if len(langs) > 2 or len(set(langs)) != len(langs) or any(x not in LANGUAGES for x in langs):
-        return None
-    return code
-
-
 def find_tracks(folder: Path, stem: str) -> list[Path]:
     """The film's tracks in ``folder``: the source first, then targets, then pairs."""
     found: dict[str, Path] = {}
     for path in folder.glob(f"{_glob_escape(stem)}.*.srt"):
         code = track_code(path.name)
         # "film.v2.ur.srt" belongs to film.v2, not to film.
-        if code is not None and path.name == f"{stem}.{code}.srt":
+        if code is not None and path.name == track_name(stem, code):
             found[code] = path
     if not found:
         raise InputError(f"no subtitle tracks for {stem} in {folder} (looked for"
@@ -306,7 +296,7 @@ def page_data(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
         "video": video_name,
         "stem": Path(video_name).stem,
         "proxy": proxy_name,
-        "manifest": manifest or f"{Path(video_name).stem}.subpipe.json",
+        "manifest": manifest or manifest_name(Path(video_name).stem),
         "key": cues_key(tracks, gaps),
         "aligned": aligned(list(tracks.values())),
         "tracks": track_list,
@@ -518,9 +508,10 @@ def apply_notes(notes_path: Path, page_path: Path) -> SignOff:
                      page_name=page_path.name)
     sidecar = page_path.parent / str(data.get("manifest", ""))
     # The page names the manifest; it may name nothing else we would then overwrite.
-    if not sidecar.name.endswith(".subpipe.json"):
-        raise InputError(f"{page_path} names {sidecar.name!r} as its manifest, not a <stem>.subpipe.json")
-    with OutputSet(sidecar.parent, sidecar.name.removesuffix(".subpipe.json")) as outputs:
+    stem = stem_of_manifest(sidecar.name)
+    if stem is None:
+        raise InputError(f"{page_path} names {sidecar.name!r} as its manifest, not a {manifest_name('<stem>')}")
+    with OutputSet(sidecar.parent, stem) as outputs:
         outputs.manifest.extra["review"] = result.as_manifest()
         outputs.save_manifest()
     log.info("recorded the sign-off in %s", sidecar)

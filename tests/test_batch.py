@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from children import stop_signals_default
 from click.testing import CliRunner, Result
 
-from children import stop_signals_default
 from subpipe.asr import plan_chunks
 from subpipe.cli import main
 
@@ -272,7 +272,7 @@ def test_a_film_past_its_time_limit_fails_and_the_rest_go_on(media: Path, tiny_a
 
 def test_batch_progress_counts_files_hours_and_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     from subpipe import cli
-    from subpipe.batch import JobResult
+    from subpipe.batch.report import JobResult
 
     clock = iter([100.0, 400.0])
     monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))

@@ -11,10 +11,11 @@ import srt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subpipe import check, srtstrict
+from subpipe import check
 from subpipe.check import Finding, Report
 from subpipe.config import load_config
 from subpipe.errors import UsageError
+from subpipe.formats import srt_strict as srtstrict
 from subpipe.rules import judge, judge_bilingual, timestamp
 from subpipe.types import Cue
 

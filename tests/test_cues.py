@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from subpipe.cues import ShapeResult, shape
+from subpipe.formats.srt import laid_out
 from subpipe.rules import Rules, judge, line_length
 from subpipe.script import comparable, normalize, visible
-from subpipe.srtio import laid_out
 from subpipe.types import Cue, Track, Word
 
 RULES = {

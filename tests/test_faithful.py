@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from engines import ScriptedEngine
-from subpipe import batch, listen
+
+from subpipe import listen
 from subpipe.accounting import RUNGS, account
 from subpipe.asr import Chunk, DecodeOptions
+from subpipe.batch import worker as batch_worker
 from subpipe.cli import main
 from subpipe.config import RETRY_RUNGS, load_config
 from subpipe.timeline import uncovered
@@ -34,7 +35,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     """The scripted backend, in place of the configured one, for this test."""
     scripted = ScriptedEngine()
     monkeypatch.setattr(listen, "make_transcriber", lambda asr: scripted)
-    monkeypatch.setattr(batch, "_engines", {})  # batch keeps a worker's engines: not another test's
+    monkeypatch.setattr(batch_worker, "_engines", {})  # batch keeps a worker's engines: not another test's
     return scripted
 
 

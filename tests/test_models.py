@@ -139,7 +139,7 @@ def test_an_unreachable_hub_counts_as_offline(monkeypatch: pytest.MonkeyPatch, t
     # client would retry for minutes); `.invalid` never resolves, so no traffic leaves.
     from subpipe import online
     from subpipe.config import TranslateSettings
-    from subpipe.translate import HUB_IDS, find_marian_model
+    from subpipe.translate.marian import HUB_IDS, find_marian_model
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("SUBPIPE_OFFLINE", raising=False)

@@ -196,7 +196,7 @@ def test_when_the_report_fails_at_the_end_the_summary_is_still_printed(film: Pat
     def disk_full(path: Path, text: str) -> None:
         raise OutputError(f"cannot write {path}: No space left on device")
 
-    monkeypatch.setattr("subpipe.batch.write_text", disk_full)
+    monkeypatch.setattr("subpipe.batch.report.write_text", disk_full)
     out = tmp_path / "out"
     result = invoke("batch", film, "--lang", "ur", "--out", out, "--config", tiny_config)
     assert result.exit_code == 2

@@ -276,7 +276,7 @@ def test_only_dead_workers_folders_are_removed(tmp_path: Path) -> None:
     anything else of a similar name stay."""
     import fcntl
 
-    from subpipe.ray_media import FOLDER_PREFIX, LOCK_NAME, remove_stale
+    from subpipe.batch.transport import FOLDER_PREFIX, LOCK_NAME, remove_stale
 
     dead, live, other = (tmp_path / f"{FOLDER_PREFIX}{n}" for n in ("dead", "live", "someone-elses"))
     for folder in (dead, live, other):

@@ -19,25 +19,17 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # marian_tiny, whatever the import mode
 from subpipe.bilingual import bilingual_track, bilingual_tracks, default_pairs, parse_pair
-from subpipe.errors import ModelError, PipelineFailed
-from subpipe.glossary import load_glossary
 from subpipe.config import TranslateSettings
+from subpipe.errors import ModelError, PipelineFailed
+from subpipe.formats.srt import laid_out
+from subpipe.glossary import load_glossary
 from subpipe.rules import Rules
 from subpipe.script import visible
-from subpipe.srtio import laid_out
-from subpipe.translate import (
-    FILLER,
-    MarianTranslator,
-    RoutedTranslator,
-    Span,
-    distribute,
-    describe,
-    flag_lines,
-    find_marian_model,
-    sentences,
-    translate_track,
-    translate_tracks,
-)
+from subpipe.translate.engine import RoutedTranslator, Span
+from subpipe.translate.fit import FILLER, distribute
+from subpipe.translate.marian import MarianTranslator, find_marian_model
+from subpipe.translate.sentences import sentences
+from subpipe.translate.track import describe, flag_lines, translate_track, translate_tracks
 from subpipe.types import Cue, Track
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -499,7 +491,7 @@ def test_nothing_left_shows_a_placeholder() -> None:
 
 
 def test_names_and_acronyms_stay_in_urdu_and_mandarin() -> None:
-    from subpipe.translate import flaws
+    from subpipe.translate.sanity import flaws
 
     assert flaws("وزیر اعظم نے CPEC اور PTV کے بارے میں Lahore میں بات کی", "ur") == []
     assert flaws("巴基斯坦 PTV 和 CCTV 合作 iPhone", "zh") == []

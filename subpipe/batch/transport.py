@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What runs on a Ray node: an actor that loads its models once and makes films.
 
 It does the first half of a film's pipeline (``pipeline.make``: listen, shape,
-translate) on a film fetched to its node (ray_media.py), and hands back the tracks in
+translate) on a film fetched to its node (transport.py), and hands back the tracks in
 memory with what it logged and what it found; the driver holds the outputs and writes
 them (``pipeline.write``), so the overwrite rules are the local engine's.
 """
@@ -15,15 +15,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-from . import __version__
-from .asr.weights import resolve_whisper
-from .batch import load_once, use_threads
-from .cache import StageCache
-from .config import Config
-from .errors import SubpipeError
-from .glossary import Glossary
-from .pipeline import Made, Refusals, RunRequest, make
-from .ray_media import MediaRef, WorkFolder, received, this_node
+from .. import __version__
+from ..asr.weights import resolve_whisper
+from ..cache import StageCache
+from ..config import Config
+from ..errors import SubpipeError
+from ..glossary import Glossary
+from ..pipeline import Made, Refusals, RunRequest, make
+from .transport import MediaRef, WorkFolder, received, this_node
+from .worker import load_once, use_threads
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from subpipe.errors import UsageError
-from subpipe.types import Cue
+from ..errors import UsageError
+from ..types import Cue
 
 # Digit runs are bounded so that int() never meets a hostile 5000-digit "number".
 _INDEX = re.compile(r"[0-9]{1,9}")

@@ -1,7 +1,7 @@
 """X->English from each sentence's own audio: Whisper's translate task as the offline
 stand-in for MarianMT.
 
-It follows translate.SpanTranslator: the track code hands it whole sentences with
+It follows engine.SpanTranslator: the track code hands it whole sentences with
 their times, and it listens to those stretches of the film again in translate mode,
 in batches where the backend batches.
 """
@@ -12,14 +12,35 @@ from typing import Sequence
 
 import numpy as np
 
+from ..asr.interface import Transcriber
+from ..config import Config
 from ..errors import ModelError
 from ..media import SAMPLE_RATE
-from .interface import Transcriber
+from .engine import Hearing
 
+ENGLISH = "en"
 PAD = 0.2  # seconds of context around a sentence, so its first word isn't clipped
 
 
+def serves(pair: str, config: Config, hearing: Hearing) -> None:
+    """Routing's question: X->English, when the film can be heard again and the config
+    allows the fallback; raises ModelError otherwise."""
+    if not (hearing.can_listen and config.translate.whisper_fallback and pair.endswith(f"-{ENGLISH}")):
+        raise ModelError(f"Whisper's speech translation can't make {pair}")
+
+
+def make(config: Config, hearing: Hearing) -> "SpeechTranslation":
+    return SpeechTranslation(hearing.engine, hearing.audio, config.asr.model)
+
+
+def notice(pair: str, engine: "SpeechTranslation") -> str:
+    return (f"no MarianMT model for {pair}: the English track was made by Whisper's speech "
+            f"translation ({engine.engine_for(*pair.split('-'))}), not by MarianMT")
+
+
 class SpeechTranslation:
+    """Whisper's translate task over the sentences' stretches of ``audio``."""
+
     def __init__(self, engine: Transcriber, audio: np.ndarray, model_name: str):
         self.engine, self.audio, self.model_name = engine, audio, model_name
 
@@ -34,7 +55,7 @@ class SpeechTranslation:
         return self._listen(spans, src, tgt, again=True)
 
     def _listen(self, spans: Sequence, src: str, tgt: str, again: bool) -> list[str]:
-        if tgt != "en":
+        if tgt != ENGLISH:
             raise ModelError(f"Whisper translates speech into English only, not into {tgt}")
         clips = [self.audio[max(0, int((s.start - PAD) * SAMPLE_RATE)):min(len(self.audio), int((s.end + PAD) * SAMPLE_RATE))]
                  for s in spans]

@@ -1,7 +1,7 @@
 """`subpipe batch --engine ray`: a batch's films on a Ray cluster, the outputs written here.
 
 One actor per job slot (``--jobs``), each holding its models (ray_worker.py); the films
-travel to the actors in parts (ray_media.py). This driver takes each film's outputs
+travel to the actors in parts (transport.py). This driver takes each film's outputs
 (lock, guard) before it hands the film out and commits what comes back through the
 same ``pipeline.write`` as the local engine, so what may be overwritten, and how a set
 of outputs is committed, is exactly as there.
@@ -26,15 +26,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .batch import Job, JobResult, failure, request_of, result_of, time_up
-from .config import BatchSettings, Config
-from .errors import ModelError, SubpipeError, UsageError
-from .interrupt import handlers_kept
-from .manifest import Manifest
-from .outputs import OutputSet
-from .pipeline import Refusals, RunRequest, done_before, prepare, refusals, write
-from .ray_media import MediaRef, MediaServer, remove_stale
+from ..config import BatchSettings, Config
+from ..errors import ModelError, SubpipeError, UsageError
+from ..interrupt import handlers_kept
+from ..manifest import Manifest
+from ..outputs import OutputSet
+from ..pipeline import Refusals, RunRequest, done_before, prepare, refusals, write
+from .jobs import Job
 from .ray_worker import FilmOutcome, FilmTask, FilmWorker, NodeReport
+from .report import JobResult, failure, result_of
+from .transport import MediaRef, MediaServer, remove_stale
+from .worker import request_of, time_up
 
 log = logging.getLogger(__name__)
 

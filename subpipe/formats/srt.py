@@ -1,4 +1,5 @@
-"""Read and write SRT with the ``srt`` library; writes are atomic.
+"""SRT through the ``srt`` library: a track composed as text, and read back leniently
+(as players read them; ``srt_strict`` is the checker's reader).
 
 ``srt.compose`` silently drops empty cues and re-sorts by default, which would put a
 translated track out of step with its source, so tracks are validated first.
@@ -14,10 +15,9 @@ from pathlib import Path
 
 import srt
 
-from .atomic import write_bytes
-from .errors import InputError, OutputError
-from .script import mark_rtl, visible
-from .types import Cue, Track
+from ..errors import InputError
+from ..script import mark_rtl, visible
+from ..types import Cue, Track
 
 
 def compose(track: Track) -> str:
@@ -35,21 +35,6 @@ def compose(track: Track) -> str:
         previous_start = cue.start
         subtitles.append(srt.Subtitle(number, _td(cue.start), _td(cue.end), cue.text))
     return srt.compose(subtitles, reindex=False, start_index=1, strict=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` so that a crash leaves the old file or the new one, never half."""
-    try:
-        write_bytes(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-
-
-def write_track(track: Track, path: Path) -> str:
-    """Write ``track`` to ``path`` atomically; returns the text written."""
-    text = compose(track)
-    write_text(path, text)
-    return text
 
 
 def laid_out(track: Track, rtl_marks: str) -> Track:

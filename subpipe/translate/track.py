@@ -1,0 +1,205 @@
+"""Translate a subtitle track cue for cue, with any engine that follows the protocol.
+
+Cues are merged into sentences so the model sees whole sentences; each translation is
+then spread back over the cues it came from (fit.py). The target track therefore has
+the source's cue count and times by construction. Urdu <-> Mandarin goes through
+English, and the English middle is returned as well.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping, Sequence
+
+from ..config import TranslateSettings
+from ..errors import PipelineFailed
+from ..glossary import Checked, Glossary, GlossaryMiss, GlossaryUse, Slot, check, fill, protect
+from ..linebreak import break_lines, measure
+from ..rules import TEXT_RULES, Finding, Rules, judge
+from ..script import normalize, visible
+from ..types import Cue, Track
+from .engine import Span, Translator, engine_name, run_engine
+from .fit import FILLER, distribute
+from .sanity import Flag, sane
+from .sentences import Sentence, cue_text, sentences
+
+PIVOT = "en"
+
+
+@dataclass(frozen=True)
+class TranslationResult:
+    """The target track (same cue count and times as the source) and what to report.
+
+    ``findings``: the rules the target text breaks (``rules.TEXT_RULES``; the times
+    are the source's, judged there).
+    """
+
+    track: Track
+    source_lang: str
+    engine: str
+    glossary_uses: tuple[GlossaryUse, ...] = ()
+    glossary_misses: tuple[GlossaryMiss, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    flags: tuple[Flag, ...] = ()
+
+
+def describe(result: TranslationResult) -> list[str]:
+    """One line per thing an editor should look at, in cue order: rule breaks, flags,
+    then glossary terms that did not come through."""
+    return [f"{result.track.lang}: cue {f.cue}: {f.message}" for f in result.findings] + flag_lines(result)
+
+
+def flag_lines(result: TranslationResult) -> list[str]:
+    """The translation's own flags (not rule breaks): filler cues and lost glossary terms."""
+    lang = result.track.lang
+    lines = [f"{lang}: cue {flag.cue + 1}: {flag.message}" for flag in result.flags]
+    lines += [f"{lang}: glossary term {m.term!r} {m.reason} (cues {_cue_range(m.cues)})"
+              for m in result.glossary_misses]
+    return lines
+
+
+FILLER_MESSAGE = "got no words of its own: the translation is shorter than its sentence's cues"
+
+
+def _cue_range(cues: Sequence[int]) -> str:
+    if not cues:
+        return "?"
+    return f"{cues[0] + 1}" if len(cues) == 1 else f"{cues[0] + 1}-{cues[-1] + 1}"
+
+
+@dataclass(frozen=True)
+class _Translated:
+    """One direction's sentence outputs; ``texts`` still hold clean placeholders."""
+
+    src: str
+    tgt: str
+    texts: tuple[str, ...]
+    slots: tuple[tuple[Slot, ...], ...]
+    uses: tuple[GlossaryUse, ...]
+    misses: tuple[GlossaryMiss, ...]
+    engine: str
+    flags: tuple[Flag, ...] = ()
+
+    def filled(self) -> list[str]:
+        return [fill(text, slots) for text, slots in zip(self.texts, self.slots)]
+
+
+def translate_track(
+    track: Track,
+    tgt: str,
+    translator: Translator,
+    rules_for_tgt: Rules,
+    glossary: Glossary | None = None,
+    *,
+    options: TranslateSettings = TranslateSettings(),
+) -> TranslationResult:
+    """``track`` in ``tgt``, cue for cue: same count, same times, no empty cue."""
+    plan = sentences(track, options)
+    done = _translate(plan, [s.text for s in plan], track.lang, tgt, translator, glossary)
+    return _result(track, plan, done, tgt, rules_for_tgt)
+
+
+def translate_tracks(
+    track: Track,
+    targets: Sequence[str],
+    translator: Translator,
+    rules: Mapping[str, Rules],
+    glossary: Glossary | None = None,
+    *,
+    options: TranslateSettings = TranslateSettings(),
+) -> dict[str, TranslationResult]:
+    """``track`` in every language of ``targets``; Urdu <-> Mandarin through English.
+
+    A pivot's English track is in the result even when English was not asked for.
+    """
+    plan = sentences(track, options)
+    texts = [s.text for s in plan]
+    done: dict[str, _Translated] = {}
+    for tgt in targets:
+        if tgt == track.lang or tgt in done:
+            continue
+        if track.lang != PIVOT and tgt != PIVOT:
+            if PIVOT not in done:
+                done[PIVOT] = _translate(plan, texts, track.lang, PIVOT, translator, glossary)
+            middle = done[PIVOT]
+            done[tgt] = _chain(middle, _translate(plan, middle.filled(), PIVOT, tgt, translator, glossary))
+        else:
+            done[tgt] = _translate(plan, texts, track.lang, tgt, translator, glossary)
+    return {lang: _result(track, plan, d, lang, rules[lang]) for lang, d in done.items()}
+
+
+def _chain(first: _Translated, second: _Translated) -> _Translated:
+    # The middle's glossary misses and flags matter to the end track too: it was made from them.
+    return replace(second, src=first.src, misses=first.misses + second.misses,
+                   engine=f"{first.engine} + {second.engine}", flags=first.flags + second.flags)
+
+
+def _translate(
+    plan: Sequence[Sentence],
+    texts: Sequence[str],
+    src: str,
+    tgt: str,
+    translator: Translator,
+    glossary: Glossary | None,
+) -> _Translated:
+    protected = [protect(text, src, tgt, glossary) for text in texts]
+    todo = [i for i, p in enumerate(protected) if p.text.strip()]
+    spans = [Span(protected[i].text, plan[i].start, plan[i].end) for i in todo]
+    raw = [""] * len(texts)
+    for i, text in zip(todo, run_engine(translator, spans, src, tgt)):
+        # Models write Traditional characters and half-width CJK punctuation now and then.
+        raw[i] = normalize(text, tgt).strip()
+    raw, flags = sane(raw, [spans[todo.index(i)] if i in todo else None for i in range(len(raw))], plan,
+                       src, tgt, translator)
+    checked = [check(text, p.slots) for text, p in zip(raw, protected)]
+    return _Translated(
+        src, tgt,
+        tuple(c.text for c in checked),
+        tuple(p.slots for p in protected),
+        _with_cues(plan, checked, "uses"),
+        _with_cues(plan, checked, "misses"),
+        engine_name(translator, src, tgt),
+        tuple(flags),
+    )
+
+
+def _with_cues(plan: Sequence[Sentence], checked: Sequence[Checked], what: str) -> tuple:
+    return tuple(replace(item, cues=tuple(s.cues)) for s, c in zip(plan, checked) for item in getattr(c, what))
+
+
+def _result(track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str, rules: Rules) -> TranslationResult:
+    cues: list[Cue] = []
+    flags: list[Flag] = list(done.flags)
+    for sentence, text, slots in zip(plan, done.texts, done.slots):
+        source = track.cues[sentence.first:sentence.last + 1]
+        shares = [len(re.sub(r"\s", "", cue_text(c, track.lang))) for c in source]
+        parts = distribute(text, shares, tgt, _measure(slots),
+                           lambda part: measure(fill(part, slots), tgt, rules).lines <= rules.max_lines)
+        for offset, (cue, part) in enumerate(zip(source, parts)):
+            if part == FILLER:
+                flags.append(Flag(sentence.first + offset, "filler", FILLER_MESSAGE))
+            lines = break_lines(fill(part, slots), tgt, rules) or [FILLER]
+            cues.append(Cue(cue.start, cue.end, tuple(lines)))
+    out = Track(tgt, tuple(cues))
+    _assert_aligned(track, out)
+    findings = tuple(f for f in judge(out.cues, rules) if f.rule in TEXT_RULES)
+    flags.sort(key=lambda f: f.cue)
+    return TranslationResult(out, done.src, done.engine, done.uses, done.misses, findings, tuple(flags))
+
+
+def _measure(slots: Sequence[Slot]) -> Callable[[str], float]:
+    def measure(unit: str) -> float:
+        return len(visible(fill(unit, slots)).strip())
+
+    return measure
+
+
+def _assert_aligned(source: Track, target: Track) -> None:
+    # Alignment is the contract editors rely on; fail loudly rather than write a shifted track.
+    same = len(source.cues) == len(target.cues) and all(
+        (a.start, a.end) == (b.start, b.end) and any(visible(l).strip() for l in b.lines)
+        for a, b in zip(source.cues, target.cues)
+    )
+    if not same:
+        raise PipelineFailed(f"translated {target.lang} track fell out of step with the {source.lang} source")
