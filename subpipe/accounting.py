@@ -18,10 +18,11 @@ import numpy as np
 
 from .asr import Chunk, DecodeOptions, Transcriber
 from .asr.chunks import widen
-from .asr.loops import REPAIR_BEAM
 from .asr.vad import speech_regions
 from .config import VadSettings
+from .findings import UNTRANSCRIBED, Finding
 from .media import SAMPLE_RATE
+from .rules import timestamp
 from .timeline import MIN_UNTRANSCRIBED, uncovered
 from .types import Word
 
@@ -32,18 +33,6 @@ SPLIT_SILENCE_MS = 100
 
 Regions = Sequence[tuple[float, float]]
 Keep = Callable[[Sequence[Word]], list[Word]]
-
-
-@dataclass(frozen=True)
-class Untranscribed:
-    """Speech that no word covers after every retry: ``[start, end]`` film seconds."""
-
-    start: float
-    end: float
-
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -68,7 +57,7 @@ RUNGS = {rung.name: rung for rung in (Retry("greedy", beam=1), Retry("alone"), R
 def account(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk, words: Sequence[Word],
             speech: Regions, keep: Keep, *, options: DecodeOptions, pad: float, vad: VadSettings,
             prompt: str | None = None, ladder: Sequence[str] = tuple(RUNGS)) -> tuple[tuple[Word, ...],
-                                                                                         tuple[Untranscribed, ...]]:
+                                                                                         tuple[Finding, ...]]:
     """``words`` of ``chunk`` with lost speech decoded again, and what stays untranscribed.
 
     ``speech``: voice activity inside the chunk (unpadded); ``keep``: the guards against
@@ -91,8 +80,14 @@ def account(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk, wor
                 words, best = trial, missing
             if best < MIN_UNTRANSCRIBED:
                 break
-    lost = tuple(Untranscribed(round(a, 3), round(b, 3)) for a, b in uncovered(speech, _spans(keep(words))))
+    lost = tuple(untranscribed(round(a, 3), round(b, 3), lang) for a, b in uncovered(speech, _spans(keep(words))))
     return tuple(words), lost
+
+
+def untranscribed(start: float, end: float, lang: str) -> Finding:
+    """Speech that no word covers after every retry, ``start`` to ``end`` film seconds."""
+    return Finding(UNTRANSCRIBED, f"{timestamp(start)} to {timestamp(end)}: {end - start:.1f} s of speech has no "
+                   "subtitle (every retry failed): subtitle it by hand", track=lang, start=start, end=end)
 
 
 def _regions_with_gaps(speech: Regions, words: Sequence[Word]) -> list[tuple[float, float]]:
@@ -135,7 +130,7 @@ def transcribe_safely(engine: Transcriber, audio: np.ndarray, lang: str, chunk: 
 def _decode(engine: Transcriber, audio: np.ndarray, lang: str, span: tuple[float, float], rung: Retry,
             options: DecodeOptions, vad: VadSettings, prompt: str | None, before: str) -> list[Word]:
     """The words one rung finds in ``span``."""
-    wider = replace(options, beam_size=max(options.beam_size, REPAIR_BEAM) if rung.beam is None else rung.beam)
+    wider = options.again(rung.beam)
     primer = (before or prompt) if rung.context else prompt
     if not rung.split:
         return list(transcribe_safely(engine, audio, lang, Chunk(span[0], span[1], (span,)), prompt=primer,

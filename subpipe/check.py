@@ -20,13 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from subpipe.errors import UsageError
+from subpipe.findings import ERROR, WARNING, Finding
 from subpipe.formats import srt_strict
-from subpipe.formats.srt_strict import SrtCue, SrtFile, UnreadableSrt
+from subpipe.formats.srt_strict import SrtFile, UnreadableSrt
 from subpipe.rules import (
-    ERROR,
-    WARNING,
-    Entry,
-    Finding,
     Layout,
     Rules,
     bilingual,
@@ -37,6 +34,7 @@ from subpipe.rules import (
     untranscribed,
 )
 from subpipe.script import line_lang, script_counts
+from subpipe.types import Entry
 
 
 @dataclass(frozen=True)
@@ -88,9 +86,9 @@ def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>
     timing, layout = _rules_for(lang, rules)
     findings = _reader_findings(srt) + _index_findings(srt.cues)
     if not srt.cues:
-        findings.append(Finding(None, None, "no_cues", 0, None, WARNING,
-                                "no cues: an empty track, as for a film without speech", 1))
-    findings += judge_entries([_from_srt(c) for c in srt.cues], timing, layout, audio_end)
+        findings.append(Finding("no_cues", "no cues: an empty track, as for a film without speech", WARNING,
+                                line=1, measured=0))
+    findings += judge_entries(srt.cues, timing, layout, audio_end)
     ordered = sorted(findings, key=lambda f: f.line or 0)
     if speech is not None:
         ordered += untranscribed([c.to_cue() for c in srt.cues if c.timed], speech)
@@ -159,7 +157,7 @@ def _finding_json(f: Finding) -> dict[str, object]:
         "line": f.line,
         "start": f.start,
         "time": None if f.start is None else timestamp(f.start),
-        "rule": f.rule,
+        "rule": f.kind,
         "severity": f.severity,
         "measured": f.measured,
         "limit": f.limit,
@@ -238,11 +236,10 @@ def _unreadable(path: str, reason: str) -> Report:
 
 
 def _reader_findings(srt: SrtFile) -> list[Finding]:
-    return [Finding(p.number, None, p.kind, None, None, p.severity, p.message, p.line)
-            for p in srt.problems]
+    return list(srt.problems)
 
 
-def _index_findings(cues: Sequence[SrtCue]) -> list[Finding]:
+def _index_findings(cues: Sequence[Entry]) -> list[Finding]:
     """Duplicate and out-of-order cue numbers are errors; numbers never used, a warning."""
     present = sorted({c.number for c in cues if c.number is not None})
     findings: list[Finding] = []
@@ -280,12 +277,9 @@ def _never_used(present: list[int], low: int, high: int) -> str:
     return f"missing {low + 1}" if count == 1 else f"missing {low + 1}-{high - 1}"
 
 
-def _index(cue: SrtCue, rule: str, limit: int | None, severity: str, message: str) -> Finding:
-    return Finding(cue.number, cue.start, rule, cue.number, limit, severity, message, cue.line)
-
-
-def _from_srt(cue: SrtCue) -> Entry:
-    return Entry(cue.number, cue.line, cue.start, cue.end, cue.lines)
+def _index(cue: Entry, rule: str, limit: int | None, severity: str, message: str) -> Finding:
+    return Finding(rule, message, severity, cue=cue.number, line=cue.line, start=cue.start, measured=cue.number,
+                   limit=limit)
 
 
 __all__ = [

@@ -18,7 +18,6 @@ import click
 
 from . import __version__
 from .asr.device import resolve_device
-from .asr.vad import speech_regions
 from .asr.weights import model_inventory, resolve_whisper
 from .batch.jobs import Job, Skipped, collect, nothing_to_do
 from .batch.local import run_all
@@ -29,6 +28,7 @@ from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
 from .interrupt import Interrupted, interrupted, signals_interrupt
+from .listen import speech_of
 from .media import choose_stream, probe, read_audio
 from .pipeline import RunRequest, translate_file, writable_folder
 from .pipeline import run as run_pipeline
@@ -375,7 +375,7 @@ def _languages(text: str) -> tuple[str, ...]:
     return langs
 
 
-# How the run's summary line names each kind of finding (pipeline.KINDS).
+# How the run's summary line names each category of finding (findings.CATEGORIES).
 _KIND_WORDS = {"rule": "rule break(s)", "untranscribed": "untranscribed stretch(es) of speech",
                "media": "damaged stretch(es) of audio", "timing": "timing finding(s)",
                "script": "script finding(s)", "translation": "translation flag(s)"}
@@ -413,7 +413,8 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
             info = probe(video)
             fps, audio_end = info.fps, info.audio_end
             audio = read_audio(info, choose_stream(info, None, None if lang is None else lang.split("-")[0]))
-            speech = speech_regions(audio.samples, config.vad)
+            # The speech ``run`` accounts for: the same function, the same [vad] settings.
+            speech = speech_of(audio.samples, config)
         report = check_file(srt_file, config.rules, lang=lang, fps=fps, audio_end=audio_end, speech=speech)
     except SubpipeError as exc:
         raise _Fail(exc) from None

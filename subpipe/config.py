@@ -171,6 +171,11 @@ class Config:
         rules = self.rules[lang]
         return rules.with_fps(fps) if fps else rules
 
+    def rules_at(self, fps: float | None) -> dict[str, Rules]:
+        """Every language's rules at a video's frame rate (None: the configured one),
+        resolved once for a run."""
+        return {lang: self.rules_for(lang, fps) for lang in self.rules}
+
 
 def load_config(path: Path | None = None, *, defaults: Path = DEFAULT_CONFIG) -> Config:
     """The defaults, overlaid with the project file at ``path`` when given."""

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from subpipe.findings import INFO, SCRIPT, SYNC, Finding
 from subpipe.linebreak import Measure, break_lines, measure, units_of
-from subpipe.rules import Finding, Rules, judge, line_length
+from subpipe.rules import Rules, judge, line_length
 from subpipe.script import (
     CJK_MARKS,
     CLAUSE_ENDS,
@@ -53,34 +54,23 @@ _INF = 10**12
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A rule a cue can't meet (or text that was dropped), and why.
-
-    ``rule`` is a rule the judge names (``rules.RULE_NAMES``; a pair of cues too close
-    is blamed on the earlier one), or ``sync`` (timing moved off the speech) or
-    ``script`` (Urdu not in Arabic script); dropped text uses ``speech``, ``blocklist``,
-    ``repeat``.
-    ``cue`` is a 0-based index into the result's cues; ``words`` a half-open span of
-    indices into the words given to ``shape``.
-    """
-
-    rule: str
-    reason: str
-    cue: int | None = None
-    words: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
 class ShapeResult:
     """The cues, the rules some of them could not meet, and the text left out on purpose.
 
-    ``spans[k]`` is the half-open span of input word indices that cue ``k`` holds.
+    ``problems``: findings whose kind is a rule the judge names (``rules.RULE_NAMES``; a
+    pair of cues too close is blamed on the earlier one), ``sync`` (timing moved off the
+    speech) or ``script`` (Urdu not in Arabic script), each message the rule and the
+    likely reason. ``dropped``: text left out (``speech``, ``blocklist``, ``repeat``), as
+    findings of severity ``info`` with the words' times; ``dropped_words`` the indices
+    of those words among the words given. ``spans[k]`` is the half-open span of input
+    word indices that cue ``k`` holds.
     """
 
     cues: tuple[Cue, ...]
-    problems: tuple[Problem, ...] = ()
-    dropped: tuple[Problem, ...] = ()
+    problems: tuple[Finding, ...] = ()
+    dropped: tuple[Finding, ...] = ()
     spans: tuple[tuple[int, int], ...] = ()
+    dropped_words: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,18 +158,18 @@ def shape(
     limits = _Limits.of(rules, audio_end, close_gaps_frames, hold_in_sentence_frames)
     ctx = _Context(lang, rules, limits, _speech_ms(speech))
     toks = _prepare(words, ctx)
-    toks, dropped = _drop_invented(toks, ctx, blocklist)
+    toks, dropped, gone = _drop_invented(toks, ctx, blocklist)
     groups = _plan(toks, ctx)
-    groups, repeats = _drop_repeated_cues(toks, groups, ctx)
+    groups, repeats, looped = _drop_repeated_cues(toks, groups, ctx)
     groups, times = _place_all(toks, groups, ctx)
     texts = [_group_text(toks[a:b], lang) for a, b in groups]
     cues = tuple(Cue(a / 1000, b / 1000, tuple(break_lines(t, lang, rules))) for t, (a, b) in zip(texts, times))
     spans = tuple((toks[a].source, toks[b - 1].source + 1) for a, b in groups)
-    problems = _problems(cues, [toks[a:b] for a, b in groups], spans, texts, ctx, audio_end)
+    problems = _problems(cues, [toks[a:b] for a, b in groups], texts, ctx, audio_end)
     if toks and not cues:
-        problems.append(Problem("past_audio_end", "no room for any cue before the end of the audio",
-                                words=(toks[0].source, toks[-1].source + 1)))
-    return ShapeResult(cues, tuple(problems), tuple(dropped + repeats), spans)
+        problems.append(_problem(ctx, "past_audio_end", "no room for any cue before the end of the audio",
+                                 toks[0].start / 1000, max(t.end for t in toks) / 1000))
+    return ShapeResult(cues, tuple(problems), tuple(dropped + repeats), spans, tuple(sorted(gone | looped)))
 
 
 def kept_words(words: Sequence[Word], lang: str, rules: Rules, *, speech: Sequence[tuple[float, float]] | None = None,
@@ -190,7 +180,7 @@ def kept_words(words: Sequence[Word], lang: str, rules: Rules, *, speech: Sequen
     credit line, no repetition loop.
     """
     ctx = _Context(lang, rules, _Limits.of(rules, None), _speech_ms(speech))
-    toks, _ = _drop_invented(_prepare(words, ctx), ctx, blocklist)
+    toks, _, _ = _drop_invented(_prepare(words, ctx), ctx, blocklist)
     return [words[i] for i in sorted({t.source for t in toks})]
 
 
@@ -248,8 +238,9 @@ def _split_pseudo_word(tok: _Tok, ctx: _Context) -> list[_Tok]:
 
 
 def _drop_invented(toks: list[_Tok], ctx: _Context,
-                   blocklist: Sequence[str]) -> tuple[list[_Tok], list[Problem]]:
-    """Remove words over non-speech, blocklisted credit lines and repetition loops."""
+                   blocklist: Sequence[str]) -> tuple[list[_Tok], list[Finding], set[int]]:
+    """Remove words over non-speech, blocklisted credit lines and repetition loops; what
+    was removed, as findings and as input word indices."""
     keys = [comparable(t.text) for t in toks]
     reasons: dict[int, tuple[str, str]] = {}
     if ctx.speech is not None:
@@ -277,7 +268,7 @@ def _drop_invented(toks: list[_Tok], ctx: _Context,
     kept = [t for i, t in enumerate(toks) if i not in reasons]
     if ctx.speech is not None:
         kept = _snap_to_speech(kept, ctx.speech, ctx.limits)
-    return kept, _dropped_spans(toks, reasons)
+    return kept, _dropped_spans(toks, reasons, ctx.lang), {toks[i].source for i in reasons}
 
 
 def _snap_to_speech(toks: list[_Tok], speech: tuple[tuple[int, int], ...], lim: _Limits) -> list[_Tok]:
@@ -341,17 +332,21 @@ def _blocked(keys: list[str], blocklist: Sequence[str]) -> set[int]:
     return {i for i, n in covered.items() if 2 * n >= len(keys[i])}
 
 
-def _dropped_spans(toks: list[_Tok], reasons: dict[int, tuple[str, str]]) -> list[Problem]:
-    out: list[Problem] = []
+def _dropped_spans(toks: list[_Tok], reasons: dict[int, tuple[str, str]], lang: str) -> list[Finding]:
+    """Runs of dropped words of one kind (next to each other in the input), one finding each."""
+    runs: list[list] = []  # [kind, reason, first token, last token]
     for i in sorted(reasons):
-        rule, reason = reasons[i]
-        src = toks[i].source
-        last = out[-1] if out else None
-        if last is not None and last.rule == rule and last.words and last.words[1] >= src:
-            out[-1] = Problem(rule, reason, words=(last.words[0], src + 1))
+        kind, reason = reasons[i]
+        last = runs[-1] if runs else None
+        if last is not None and last[0] == kind and toks[last[3]].source + 1 >= toks[i].source:
+            last[3] = i
         else:
-            out.append(Problem(rule, reason, words=(src, src + 1)))
-    return out
+            runs.append([kind, reason, i, i])
+    return [_left_out(toks[a:b + 1], kind, reason, lang) for kind, reason, a, b in runs]
+
+
+def _left_out(toks: Sequence[_Tok], kind: str, reason: str, lang: str) -> Finding:
+    return Finding(kind, reason, INFO, track=lang, start=toks[0].start / 1000, end=max(t.end for t in toks) / 1000)
 
 
 # ---- planning where cues break ----------------------------------------------------
@@ -485,11 +480,12 @@ def _ends(text: str, marks: frozenset[str]) -> bool:
 
 
 def _drop_repeated_cues(toks: list[_Tok], groups: list[tuple[int, int]],
-                        ctx: _Context) -> tuple[list[tuple[int, int]], list[Problem]]:
+                        ctx: _Context) -> tuple[list[tuple[int, int]], list[Finding], set[int]]:
     """Keep the first of LOOP_REPEATS+ consecutive cues with the same text."""
     keys = [comparable(_group_text(toks[a:b], ctx.lang)) for a, b in groups]
     kept: list[tuple[int, int]] = []
-    dropped: list[Problem] = []
+    dropped: list[Finding] = []
+    gone: set[int] = set()
     for k, (a, b) in enumerate(groups):
         run_start = k
         while run_start > 0 and keys[run_start - 1] == keys[k]:
@@ -498,11 +494,11 @@ def _drop_repeated_cues(toks: list[_Tok], groups: list[tuple[int, int]],
         while run_end + 1 < len(keys) and keys[run_end + 1] == keys[k]:
             run_end += 1
         if keys[k] and run_end - run_start + 1 >= LOOP_REPEATS and k > run_start:
-            dropped.append(Problem("repeat", "the same cue repeated in a loop",
-                                   words=(toks[a].source, toks[b - 1].source + 1)))
+            dropped.append(_left_out(toks[a:b], "repeat", "the same cue repeated in a loop", ctx.lang))
+            gone.update(t.source for t in toks[a:b])
         else:
             kept.append((a, b))
-    return kept, dropped
+    return kept, dropped, gone
 
 
 # ---- placing cues in time -----------------------------------------------------------
@@ -602,26 +598,32 @@ def _reading_chars(text: str, ctx: _Context) -> float:
     return sum(line_length(line, ctx.rules) for line in break_lines(text, ctx.lang, ctx.rules))
 
 
-def _problems(cues: Sequence[Cue], toks: Sequence[Sequence[_Tok]], spans: Sequence[tuple[int, int]],
-              texts: Sequence[str], ctx: _Context, audio_end: float | None) -> list[Problem]:
+def _problems(cues: Sequence[Cue], toks: Sequence[Sequence[_Tok]], texts: Sequence[str], ctx: _Context,
+              audio_end: float | None) -> list[Finding]:
     """Every rule the finished cues break (the judge's findings, each with its likely
     reason), and what only the shaper can tell: timing moved off the speech, and Urdu
     not in Arabic script. In cue order."""
-    per_cue: list[list[Problem]] = [[] for _ in cues]
+    per_cue: list[list[Finding]] = [[] for _ in cues]
     for finding in judge(cues, ctx.rules, audio_end=audio_end):
         k = (finding.cue or 1) - 1
-        per_cue[k].append(Problem(finding.rule, _reason(finding, cues[k], toks[k], ctx), cue=k, words=spans[k]))
+        per_cue[k].append(_problem(ctx, finding.kind, _reason(finding, cues[k], toks[k], ctx), cues[k].start,
+                                   cues[k].end, k + 1))
     for k, cue in enumerate(cues):
         found = _sync_problems(cue, toks[k], ctx)
         if ctx.lang == "ur" and foreign_letters(texts[k]):
-            found.append(("script", f"Urdu text not in Arabic script: {foreign_letters(texts[k])[:20]!r}"))
-        per_cue[k] += [Problem(rule, reason, cue=k, words=spans[k]) for rule, reason in found]
+            found.append((SCRIPT, f"Urdu text not in Arabic script: {foreign_letters(texts[k])[:20]!r}"))
+        per_cue[k] += [_problem(ctx, kind, reason, cue.start, cue.end, k + 1) for kind, reason in found]
     return [p for problems in per_cue for p in problems]
+
+
+def _problem(ctx: _Context, kind: str, reason: str, start: float, end: float, cue: int | None = None) -> Finding:
+    """A rule a cue can't meet (or what moved it off the speech), and the likely reason."""
+    return Finding(kind, f"{kind}: {reason}", track=ctx.lang, cue=cue, start=start, end=end)
 
 
 def _reason(finding: Finding, cue: Cue, toks: Sequence[_Tok], ctx: _Context) -> str:
     """Why the shaper could not meet the rule, from what it knows of the words."""
-    rule = finding.rule
+    rule = finding.kind
     if rule == "chars_per_line":
         over = [line for line in cue.lines if line_length(line.strip(), ctx.rules) > ctx.rules.max_chars_per_line]
         alone = bool(over) and all(len(units_of(line, ctx.lang)) == 1 for line in over)
@@ -653,9 +655,9 @@ def _sync_problems(cue: Cue, toks: Sequence[_Tok], ctx: _Context) -> list[tuple[
     start_ms, end_ms = round(cue.start * 1000), round(cue.end * 1000)
     first, last = toks[0].start, max(t.end for t in toks)
     if start_ms < first - lim.lead or start_ms > first + lim.gap:
-        found.append(("sync", "in-time moved off the speech onset to make room"))
+        found.append((SYNC, "in-time moved off the speech onset to make room"))
     if last - toks[0].start > lim.max_dur:
-        found.append(("sync", "speech in one cue lasts longer than the maximum duration"))
+        found.append((SYNC, "speech in one cue lasts longer than the maximum duration"))
     elif end_ms < last - lim.gap - 1:
-        found.append(("sync", "out-time before the speech ends, to make room for the next cue"))
+        found.append((SYNC, "out-time before the speech ends, to make room for the next cue"))
     return found

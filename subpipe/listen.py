@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .accounting import Untranscribed, account, transcribe_safely
+from .accounting import account, transcribe_safely, untranscribed
 from .asr import Chunk, DecodeOptions, Progress, Transcriber, plan_chunks
 from .asr.backends import make_transcriber
 from .asr.chunks import regions_within
@@ -20,10 +20,11 @@ from .asr.vad import speech_regions, usable_cpus
 from .cache import StageCache, dump_array, key_of, load_array
 from .config import Config
 from .cues import kept_words
+from .findings import DAMAGED_AUDIO, WARNING, Finding
 from .glossary import Glossary, whisper_prompt
 from .language import decide_language
 from .linebreak import warm_up
-from .media import SAMPLE_RATE, Audio, AudioStream, Damage, MediaInfo, choose_stream, is_silent, probe, read_audio
+from .media import SAMPLE_RATE, Audio, AudioStream, MediaInfo, choose_stream, is_silent, probe, read_audio
 from .types import Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ TranscriberFactory = Callable[[Config], Transcriber]
 # Bumped when the cached form of a chunk's words, or the way they are made, changes.
 TRANSCRIPT_FORMAT = "words-2"
 LANGUAGE_FORMAT = "language-2"
-AUDIO_FORMAT = "audio-2"
+AUDIO_FORMAT = "audio-3"
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class Heard:
     speech: tuple[tuple[float, float], ...] | None
     backend: str
     silent: bool = False
-    untranscribed: tuple[Untranscribed, ...] = ()
-    damage: tuple[Damage, ...] = ()
+    untranscribed: tuple[Finding, ...] = ()
+    damage: tuple[Finding, ...] = ()
     source: str = ""  # the input's sha256 ('' when no one computed it)
 
 
@@ -119,13 +120,13 @@ def listen(
     prompt = (whisper_prompt(glossary, lang) or None) if config.asr.glossary_prompt else None
     report = progress(duration)
     words: list[Word] = []
-    lost: list[Untranscribed] = []
+    lost: list[Finding] = []
     for chunk in plan_chunks(duration, speech, config.asr.chunk_seconds, config.vad.decode_pad_ms / 1000):
         key = key_of(TRANSCRIPT_FORMAT, audio_key, asdict(chunk), engine.identity, lang, prompt,
                      config.cues.blocklist)
         found, missing = cache.get_or_make(
             "transcript", key, lambda: _transcribe(engine, audio, lang, chunk, speech, config, report, prompt),
-            _dump_words, _load_words,
+            _dump_words, lambda data: _load_words(data, lang),
         )
         words += found
         lost += missing
@@ -138,7 +139,7 @@ def listen(
 
 def _transcribe(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk,
                 speech: tuple[tuple[float, float], ...] | None, config: Config, report: Progress | None,
-                prompt: str | None) -> tuple[tuple[Word, ...], tuple[Untranscribed, ...]]:
+                prompt: str | None) -> tuple[tuple[Word, ...], tuple[Finding, ...]]:
     """The chunk's words, its lost speech decoded again (accounting.py), and what stays lost."""
     found = transcribe_safely(engine, audio, lang, chunk, report, prompt=prompt)
     if speech is None:
@@ -169,23 +170,23 @@ def _detect(engine: Transcriber, audio: np.ndarray, speech: tuple[tuple[float, f
     return decision.lang
 
 
-def _dump_words(value: tuple[tuple[Word, ...], tuple[Untranscribed, ...]]) -> bytes:
+def _dump_words(value: tuple[tuple[Word, ...], tuple[Finding, ...]]) -> bytes:
     words, lost = value
     return json.dumps({"words": [[w.start, w.end, w.text, w.probability] for w in words],
                        "untranscribed": [[u.start, u.end] for u in lost]}, ensure_ascii=False).encode()
 
 
-def _load_words(data: bytes) -> tuple[tuple[Word, ...], tuple[Untranscribed, ...]]:
+def _load_words(data: bytes, lang: str) -> tuple[tuple[Word, ...], tuple[Finding, ...]]:
     raw = json.loads(data)
-    return tuple(Word(*w) for w in raw["words"]), tuple(Untranscribed(*u) for u in raw["untranscribed"])
+    return tuple(Word(*w) for w in raw["words"]), tuple(untranscribed(a, b, lang) for a, b in raw["untranscribed"])
 
 
 def _dump_audio(audio: Audio) -> bytes:
-    damage = json.dumps([[d.start, d.end, d.reason] for d in audio.damage]).encode()
+    damage = json.dumps([[d.start, d.end, d.message] for d in audio.damage]).encode()
     return len(damage).to_bytes(8, "little") + damage + dump_array(audio.samples)
 
 
 def _load_audio(data: bytes) -> Audio:
     size = int.from_bytes(data[:8], "little")
-    damage = tuple(Damage(*d) for d in json.loads(data[8:8 + size]))
+    damage = tuple(Finding(DAMAGED_AUDIO, message, WARNING, start=a, end=b) for a, b, message in json.loads(data[8:8 + size]))
     return Audio(load_array(data[8 + size:]), damage)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, SubpipeError
+from .findings import DAMAGED_AUDIO, WARNING, Finding
 
 SAMPLE_RATE = 16_000
 
@@ -101,17 +102,10 @@ def choose_stream(info: MediaInfo, requested: int | None, lang: str | None) -> A
     return tagged[0] if tagged else info.audio_streams[0]
 
 
-@dataclass(frozen=True)
-class Damage:
+def damage(start: float, end: float, reason: str) -> Finding:
     """A stretch of the audio that could not be decoded (or is missing): ``start`` to ``end`` s."""
-
-    start: float
-    end: float
-    reason: str
-
-    def message(self, name: str) -> str:
-        return (f"{name}: audio damaged from {_clock(self.start)} to {_clock(self.end)} ({self.reason}): "
-                "no speech can be heard there; check the source")
+    return Finding(DAMAGED_AUDIO, f"audio damaged from {_clock(start)} to {_clock(end)} ({reason}): "
+                   "no speech can be heard there; check the source", WARNING, start=start, end=end)
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,7 @@ class Audio:
     stretches that were damaged or missing (filled with silence so later times still match)."""
 
     samples: np.ndarray
-    damage: tuple[Damage, ...] = ()
+    damage: tuple[Finding, ...] = ()
 
 
 def extract_audio(path: Path, stream: int) -> np.ndarray:
@@ -137,12 +131,12 @@ def read_audio(info: MediaInfo, stream: AudioStream) -> Audio:
     took; audio more than ``SHORT`` seconds shorter than the container says is cut short.
     """
     samples, errors = _decode(info.path, stream.index)
-    damage = list(_gaps(info.path, stream.index)) if errors else []
+    damaged = list(_gaps(info.path, stream.index)) if errors else []
     decoded = len(samples) / SAMPLE_RATE
     expected = stream.duration or info.duration
     if expected - decoded > SHORT:
-        damage.append(Damage(round(decoded, 3), round(expected, 3), "the file ends early: it may be cut short"))
-    return Audio(samples, tuple(damage))
+        damaged.append(damage(round(decoded, 3), round(expected, 3), "the file ends early: it may be cut short"))
+    return Audio(samples, tuple(damaged))
 
 
 # Decoded audio this much shorter than the container says is reported as cut short.
@@ -168,7 +162,7 @@ def _decode(path: Path, stream: int) -> tuple[np.ndarray, bool]:
     return np.frombuffer(out, dtype=np.int16).astype(np.float32) / 32768.0, bool(err.strip())
 
 
-def _gaps(path: Path, stream: int) -> list[Damage]:
+def _gaps(path: Path, stream: int) -> list[Finding]:
     """Stretches where the stream's decoded frames leave holes in time (ffprobe's frame times)."""
     import ffmpeg
 
@@ -176,7 +170,7 @@ def _gaps(path: Path, stream: int) -> list[Damage]:
         frames = ffmpeg.probe(str(path), select_streams=f"a:{stream}", show_entries="frame=pts_time,pkt_duration_time",
                               v="error").get("frames", [])
     except ffmpeg.Error:
-        return [Damage(0.0, 0.0, "ffmpeg reported decoding errors it could not place")]
+        return [damage(0.0, 0.0, "ffmpeg reported decoding errors it could not place")]
     holes: list[tuple[float, float]] = []
     end = None
     for frame in frames:
@@ -189,7 +183,7 @@ def _gaps(path: Path, stream: int) -> list[Damage]:
             else:
                 holes.append((end, at))
         end = at + (length or 0.0)
-    return [Damage(round(a, 3), round(b, 3), "frames that could not be decoded") for a, b in holes]
+    return [damage(round(a, 3), round(b, 3), "frames that could not be decoded") for a, b in holes]
 
 
 def _clock(seconds: float) -> str:

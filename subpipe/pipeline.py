@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -22,6 +21,7 @@ from .config import Config
 from .cues import ShapeResult, shape
 from .digest import sha256_file
 from .errors import InputError, OutputError, SubpipeError, UsageError
+from .findings import Finding, record
 from .formats.names import review_name, track_name
 from .formats.srt import compose, laid_out, read_track
 from .glossary import Glossary, load_glossary
@@ -29,17 +29,14 @@ from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
 from .media import MediaInfo, check_readable
 from .outputs import OutputSet
 from .review import write_review
-from .rules import AUDIO_RULES, RULE_NAMES, judge, judge_track, rule_breaks, timestamp
+from .rules import Rules, judge_track, rule_breaks
 from .translate.engine import Hearing
 from .translate.routes import bilingual_pairs, check_models, check_targets, make_translator, target_langs
-from .translate.track import flag_lines, translate_tracks
+from .translate.track import findings as translation_findings
+from .translate.track import translate_tracks
 from .types import LANGUAGES, Cue, Track
 
 log = logging.getLogger(__name__)
-
-# The kinds of finding a run counts, in the order its summary names them.
-KINDS = ("rule", "untranscribed", "media", "timing", "script", "translation")
-
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -53,39 +50,22 @@ class RunRequest:
 
 
 @dataclass(frozen=True)
-class RunFinding:
-    """Something in a run's output an editor should look at.
-
-    ``kind``: ``rule`` (a rule break ``subpipe check`` reports in the written file),
-    ``untranscribed`` (speech with no subtitle, ``start`` to ``end``), ``media`` (audio
-    that could not be decoded, ``start`` to ``end``), ``timing`` (a
-    cue's times against the speech or the audio), ``script`` (text in the wrong
-    script), ``translation`` (a translated cue or glossary term to check).
-    """
-
-    kind: str
-    message: str
-    start: float | None = None
-    end: float | None = None
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start) if self.start is not None and self.end is not None else 0.0
-
-
-@dataclass(frozen=True)
 class RunResult:
+    """What a run wrote and what it found for an editor: rule breaks in the written
+    tracks, untranscribed speech, damaged audio, timing and script findings from cue
+    shaping, the translation's flags (findings.CATEGORIES counts them)."""
+
     lang: str
     outputs: tuple[Path, ...]
     cues: int
     duration: float
-    findings: tuple[RunFinding, ...] = field(default_factory=tuple)
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = field(default_factory=tuple)
     notices: tuple[str, ...] = field(default_factory=tuple)
 
     def counts(self) -> dict[str, int]:
-        """Findings per kind, in ``KINDS`` order, kinds with none left out."""
-        return findings_record(self.findings)["counts"]
+        """Findings per category, in ``findings.CATEGORIES`` order, those with none left out."""
+        return record(self.findings)["counts"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +74,7 @@ class _Translation:
     its flags (findings), the glossary terms it carried (for -v) and its notices."""
 
     tracks: dict[str, Track]
-    findings: list[RunFinding]
+    findings: list[Finding]
     uses: list[str]
     notices: list[str]
 
@@ -141,12 +121,18 @@ def run(
     once) and refused before the transcription when they may not be replaced.
     """
     # First of all: a GPU asked for and missing is a usage error before any work.
-    config = replace(config, asr=placed(config.asr))
+    config = place(config)
     glossary, out = prepare(request, config)
     with OutputSet(out, request.video.stem) as outputs:
         made = make(request, config, glossary, guard=guard_of(outputs, request, config), load=load,
                     progress=progress, cache=cache)
         return write(made, request, config, glossary, outputs)
+
+
+def place(config: Config) -> Config:
+    """``config`` on the device the work runs on (``auto`` resolved where the film is
+    made, a GPU asked for and missing a usage error): once, before a film's work."""
+    return replace(config, asr=placed(config.asr))
 
 
 def prepare(request: RunRequest, config: Config) -> tuple[Glossary, Path]:
@@ -163,14 +149,16 @@ def prepare(request: RunRequest, config: Config) -> tuple[Glossary, Path]:
 @dataclass(frozen=True)
 class Made:
     """One film's work before anything is written: every track as it will be written (by
-    name: a language or a pair), what the run found, and the record its files will carry.
+    name: a language or a pair) with what the judge of the rules finds in it, what the
+    run found, and the record its files will carry.
     A worker makes it; whoever holds the outputs writes it (``write``)."""
 
     lang: str
     tracks: dict[str, Track]
+    judged: dict[str, list[Finding]]
     cues: int
     duration: float
-    findings: tuple[RunFinding, ...]
+    findings: tuple[Finding, ...]
     warnings: tuple[str, ...]
     notices: tuple[str, ...]
     uses: tuple[str, ...]
@@ -217,14 +205,13 @@ def make(request: RunRequest, config: Config, glossary: Glossary, *, guard: Call
          load: TranscriberFactory = load_transcriber, progress: Callable[[float], Progress | None] = lambda t: None,
          cache: StageCache | None = None, source: str = "") -> Made:
     """Listen, shape, translate: every track of ``request.video`` in memory, nothing written.
+    ``config`` is placed on its device (``place``), where the work is.
 
     ``guard`` hears the language as soon as it is known (at once when given, else when
     detected) and raises when the outputs may not be replaced, before minutes of work;
     ``source`` is the input's sha256 when the caller already knows it.
     """
     cache = cache or StageCache(enabled=False)
-    # Where the work is: a Ray worker resolves ``auto`` on its own node (run did already).
-    config = replace(config, asr=placed(config.asr))
 
     def ready(lang: str) -> None:
         guard(lang)
@@ -235,7 +222,8 @@ def make(request: RunRequest, config: Config, glossary: Glossary, *, guard: Call
     heard, sound = listen(request.video, request.lang, config, glossary, audio_stream=request.audio_stream,
                           load=load, progress=progress, cache=cache, on_detected=ready, source=source)
     lang = heard.transcript.lang
-    shaped = subtitle(heard, config)
+    rules = config.rules_at(heard.info.fps)
+    shaped = subtitle(heard, rules[lang], config)
     source_track = Track(lang=lang, cues=shaped.cues)
 
     warnings = []
@@ -243,15 +231,15 @@ def make(request: RunRequest, config: Config, glossary: Glossary, *, guard: Call
         warnings.append(f"{request.video.name}: audio stream {heard.stream.index} is silent; writing an empty {lang} track")
     elif not source_track.cues:
         warnings.append(f"{request.video.name}: no speech was recognised; writing an empty {lang} track")
-    warnings += [d.message(request.video.name) for d in heard.damage]
-    done = _translated_cached(source_track, request.targets, config, glossary, heard, sound, cache)
-    rules = {code: config.rules_for(code, heard.info.fps) for code in LANGUAGES}
-    findings = (_source_findings(shaped, lang) + _rule_breaks(done.tracks, rules, skip=lang)
-                + _untranscribed(heard, lang) + _damage(heard, request.video.name) + done.findings)
+    warnings += [f"{request.video.name}: {d.message}" for d in heard.damage]
+    done = _translated_cached(source_track, request.targets, config, glossary, heard, sound, cache, rules)
     tracks = _written(done.tracks, bilingual_pairs(lang, request.targets, config), config)
+    judged = {name: judge_track(track, rules, audio_end=heard.info.audio_end) for name, track in tracks.items()}
+    findings = (list(shaped.problems) + _rule_breaks(judged, skip=lang) + list(heard.untranscribed)
+                + list(heard.damage) + done.findings)
     meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
-    return Made(lang, tracks, len(source_track.cues), heard.transcript.duration, tuple(findings), tuple(warnings),
-                tuple(done.notices), tuple(done.uses), meta, heard.info,
+    return Made(lang, tracks, judged, len(source_track.cues), heard.transcript.duration, tuple(findings),
+                tuple(warnings), tuple(done.notices), tuple(done.uses), meta, heard.info,
                 tuple((u.start, u.end) for u in heard.untranscribed), heard.source)
 
 
@@ -259,21 +247,20 @@ def write(made: Made, request: RunRequest, config: Config, glossary: Glossary, o
     """Commit what ``make`` made into the locked ``outputs`` (the overwrite rules hold
     here), with the review page when asked for; logs what an editor should know."""
     out, stem = outputs.folder, outputs.stem
-    outputs.manifest.extra["findings"] = findings_record(made.findings)
+    outputs.manifest.extra["findings"] = record(made.findings)
     if made.source:
         outputs.manifest.extra["source"] = source_record(request, config, glossary, made.source)
     paths = write_tracks(made.tracks, outputs, made.meta, request.force)
     if request.review:
         # The page and proxy are made from the film here, wherever it was heard.
         info = replace(made.info, path=request.video)
-        rules = {code: config.rules_for(code, info.fps) for code in LANGUAGES}
         named = {track_path(out, stem, name).name: track for name, track in made.tracks.items()}
-        judged = {name: judge_track(track, rules, audio_end=info.audio_end) for name, track in named.items()}
+        judged = {track_path(out, stem, name).name: found for name, found in made.judged.items()}
         paths += tuple(write_review(info, named, judged, glossary, out / review_name(stem),
                                     outputs.manifest_path, list(made.untranscribed)))
     for warning in made.warnings:
         log.warning(warning)
-    for line in [f.message for f in made.findings] + list(made.uses):
+    for line in [f.described() for f in made.findings] + list(made.uses):
         log.info("%s", line)
     for notice in made.notices:
         log.warning(notice)
@@ -335,13 +322,14 @@ def translate_file(
         source = read_track(srt_path, src)
         _require_in_order(source, srt_path)
         check_models(src, targets, config, can_listen=False)
-        done = translated(source, targets, config, glossary, None, None)
-        rules = {code: config.rules_for(code) for code in LANGUAGES}
-        findings = _rule_breaks(done.tracks, rules, skip=src) + done.findings
+        rules = config.rules_at(None)
+        done = translated(source, targets, config, glossary, rules, None)
         tracks = _written(done.tracks, bilingual_pairs(src, targets, config), config)
         tracks.pop(src)
+        judged = {name: judge_track(track, rules) for name, track in tracks.items()}
+        findings = _rule_breaks(judged, skip=src) + done.findings
         paths = write_tracks(tracks, outputs, meta, force)
-    for line in [f.message for f in findings] + done.uses:
+    for line in [f.described() for f in findings] + done.uses:
         log.info("%s", line)
     return RunResult(src, paths, len(source.cues), 0.0, tuple(findings), (), tuple(done.notices))
 
@@ -361,13 +349,12 @@ def planned_outputs(out: Path, stem: str, src: str, targets: tuple[str, ...], co
     return [track_path(out, stem, lang) for lang in langs] + [track_path(out, stem, pair) for pair in pairs]
 
 
-def subtitle(heard: Heard, config: Config) -> ShapeResult:
-    """Cues shaped to the language's rules, at the video's frame rate."""
-    lang = heard.transcript.lang
+def subtitle(heard: Heard, rules: Rules, config: Config) -> ShapeResult:
+    """Cues shaped to the language's ``rules`` (at the video's frame rate)."""
     return shape(
         heard.transcript.words,
-        lang,
-        config.rules_for(lang, heard.info.fps),
+        heard.transcript.lang,
+        rules,
         speech=heard.speech,
         audio_end=heard.transcript.duration,
         blocklist=config.cues.blocklist,
@@ -377,7 +364,7 @@ def subtitle(heard: Heard, config: Config) -> ShapeResult:
 
 
 def translated(source: Track, targets: tuple[str, ...], config: Config, glossary: Glossary,
-               fps: float | None, sound: Sound | None) -> _Translation:
+               rules: Mapping[str, Rules], sound: Sound | None) -> _Translation:
     """The source track and its translations (pivot included), by language, with what to report."""
     tracks: dict[str, Track] = {source.lang: source}
     wanted = target_langs(source.lang, targets)
@@ -385,13 +372,12 @@ def translated(source: Track, targets: tuple[str, ...], config: Config, glossary
         return _Translation(tracks, [], [], [])
     engine, audio = (sound.engine, sound.samples) if sound is not None else (None, None)
     translator, notices = make_translator(source.lang, wanted, config, Hearing(engine is not None, engine, audio))
-    rules = {lang: config.rules_for(lang, fps) for lang in LANGUAGES}
     results = translate_tracks(source, wanted, translator, rules, glossary, options=config.translate)
     findings, uses = [], []
     for lang, result in results.items():
         tracks[lang] = result.track
-        # Rule breaks are counted on the written tracks; flags are the translation's own.
-        findings += [RunFinding("translation", line) for line in flag_lines(result)]
+        # Rule breaks are judged on the written tracks; flags are the translation's own.
+        findings += translation_findings(result)
         uses += [f"{lang}: glossary term {u.term!r} used" for u in result.glossary_uses]
     return _Translation(tracks, findings, uses, notices)
 
@@ -409,70 +395,36 @@ def _written(tracks: dict[str, Track], pairs: tuple[str, ...], config: Config) -
     return shown
 
 
-def _source_findings(shaped: ShapeResult, lang: str) -> list[RunFinding]:
-    """What shaping reports: rule breaks with the shaper's reason, and timing and script findings."""
-    out = []
-    for p in shaped.problems:
-        where = f"{lang}: cue {p.cue + 1 if p.cue is not None else '-'}"
-        if p.rule in RULE_NAMES and p.rule not in AUDIO_RULES:
-            kind = "rule"
-        else:
-            kind = "script" if p.rule == "script" else "timing"
-        out.append(RunFinding(kind, f"{where}: {p.rule}: {p.reason}"))
-    return out
-
-
-def _untranscribed(heard: Heard, lang: str) -> list[RunFinding]:
-    return [RunFinding("untranscribed", f"{lang}: {timestamp(u.start)} to {timestamp(u.end)}: {u.seconds:.1f} s of "
-                       "speech has no subtitle (every retry failed): subtitle it by hand", u.start, u.end)
-            for u in heard.untranscribed]
-
-
-def _damage(heard: Heard, name: str) -> list[RunFinding]:
-    return [RunFinding("media", d.message(name), d.start, d.end) for d in heard.damage]
-
-
-def findings_record(findings: Sequence[RunFinding]) -> dict:
-    """What the manifest (and batch's report) keeps of a run's findings: counts by kind,
-    and the stretches of speech with no subtitle and of damaged audio."""
-    counted = Counter(f.kind for f in findings)
-    return {
-        "counts": {kind: counted[kind] for kind in KINDS if counted[kind]},
-        "untranscribed": [[f.start, f.end] for f in findings if f.kind == "untranscribed"],
-        "damaged_audio": [[f.start, f.end] for f in findings if f.kind == "media"],
-    }
-
-
-def _rule_breaks(tracks: dict[str, Track], rules: Mapping, skip: str) -> list[RunFinding]:
-    """The rule breaks of each single-language track but ``skip`` (the shaped source)."""
-    return [RunFinding("rule", f"{lang}: cue {f.cue}: {f.message}")
-            for lang, track in tracks.items() if lang != skip
-            for f in rule_breaks(judge(track.cues, rules[lang]))]
+def _rule_breaks(judged: Mapping[str, Sequence[Finding]], skip: str) -> list[Finding]:
+    """The rule breaks ``subpipe check`` reports in each single-language track but
+    ``skip`` (the shaped source, whose shaping said why), each with its track."""
+    return [replace(f, track=name) for name, found in judged.items() if name != skip and "-" not in name
+            for f in rule_breaks(found)]
 
 
 def _translated_cached(source: Track, targets: tuple[str, ...], config: Config, glossary: Glossary,
-                       heard: Heard, sound: Sound, cache: StageCache) -> _Translation:
+                       heard: Heard, sound: Sound, cache: StageCache, rules: Mapping[str, Rules]) -> _Translation:
     """``translated`` through the stage cache, keyed on the source track and the settings."""
     if not target_langs(source.lang, targets):
         return _Translation({source.lang: source}, [], [], [])
     key = key_of(
-        "translation-2", _track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
+        "translation-3", _track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
         # The Whisper fallback listens to the audio again: its English depends on both.
         sound.key, sound.engine.identity if sound.engine else heard.backend,
     )
 
     def dump(value: _Translation) -> bytes:
         return json.dumps({"tracks": {k: _track_json(t) for k, t in value.tracks.items()},
-                           "findings": [[f.kind, f.message, f.start, f.end] for f in value.findings],
+                           "findings": [asdict(f) for f in value.findings],
                            "uses": value.uses, "notices": value.notices}, ensure_ascii=False).encode()
 
     def load(data: bytes) -> _Translation:
         raw = json.loads(data)
         return _Translation({k: _track_from(t) for k, t in raw["tracks"].items()},
-                            [RunFinding(*f) for f in raw["findings"]], raw["uses"], raw["notices"])
+                            [Finding(**f) for f in raw["findings"]], raw["uses"], raw["notices"])
 
     return cache.get_or_make("translation", key,
-                             lambda: translated(source, targets, config, glossary, heard.info.fps, sound), dump, load)
+                             lambda: translated(source, targets, config, glossary, rules, sound), dump, load)
 
 
 def _track_json(track: Track) -> dict:

@@ -29,13 +29,14 @@ from .atomic import write_text
 from .check import check_file, guess_lang
 from .config import Config
 from .errors import InputError, OutputError, UsageError
+from .findings import Finding
 from .formats.names import manifest_name, proxy_name, review_name, stem_of_manifest, track_code, track_name
 from .formats.srt import read_track
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
 from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg
 from .outputs import OutputSet
-from .rules import Finding, timestamp
+from .rules import timestamp
 from .types import LANGUAGES, Track
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def _check(path: Path, track: Track, config: Config, fps: float | None,
            audio_end: float | None) -> list[Finding]:
     report = check_file(path, config.rules, lang=track.lang, fps=fps, audio_end=audio_end)
     if report.unreadable is not None:
-        return [Finding(None, None, "unreadable", None, None, "error", report.unreadable)]
+        return [Finding("unreadable", report.unreadable)]
     return list(report.findings)
 
 
@@ -401,7 +402,7 @@ def _cue_index(track: Track, finding: Finding) -> int | None:
 
 
 def _finding_data(f: Finding) -> dict[str, Any]:
-    return {"rule": f.rule, "severity": f.severity, "measured": f.measured,
+    return {"rule": f.kind, "severity": f.severity, "measured": f.measured,
             "limit": f.limit, "message": f.message}
 
 

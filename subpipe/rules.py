@@ -12,12 +12,11 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from subpipe.findings import ERROR, UNTRANSCRIBED, Finding
 from subpipe.script import line_lang, shown
 from subpipe.timeline import uncovered
-from subpipe.types import Cue, Track
+from subpipe.types import Cue, Entry, Track
 
-ERROR = "error"
-WARNING = "warning"
 # Times are written at millisecond precision, so a value that equals a limit may
 # be off by up to a millisecond; it must still pass.
 EPS = 0.001
@@ -69,36 +68,7 @@ def line_length(line: str, rules: Rules) -> float:
     return sum(char_width(ch, rules.halfwidth_counts_half) for ch in shown(line))
 
 
-# ---- findings ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Finding:
-    """One broken rule or structural defect.
-
-    ``cue`` is the cue number as written in the file (1-based position for in-memory
-    cues; None when the file gives none); ``line`` is the file line (None in memory).
-    """
-
-    cue: int | None
-    start: float | None
-    rule: str
-    measured: float | None
-    limit: float | None
-    severity: str
-    message: str
-    line: int | None = None
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A cue as the judge sees it, from a file or from memory (times None: unusable)."""
-
-    number: int | None
-    line: int | None
-    start: float | None
-    end: float | None
-    lines: tuple[str, ...]
-
+# ---- judging -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Group:
@@ -142,7 +112,7 @@ def judge_track(track: Track, rules: Mapping[str, Rules], *, audio_end: float | 
 
 def rule_breaks(findings: Sequence[Finding]) -> list[Finding]:
     """The errors among ``findings`` that need no audio: what ``subpipe check FILE`` fails on."""
-    return [f for f in findings if f.severity == ERROR and f.rule not in AUDIO_RULES]
+    return [f for f in findings if f.severity == ERROR and f.kind not in AUDIO_RULES]
 
 
 def monolingual(rules: Rules) -> Layout:
@@ -181,9 +151,8 @@ def judge_entries(entries: Sequence[Entry], timing: Rules, layout: Layout,
 
 def untranscribed(cues: Sequence[Cue], speech: Sequence[tuple[float, float]]) -> list[Finding]:
     """Speech (voice activity on the film) that no cue is on screen for, stretch by stretch."""
-    return [Finding(None, a, "untranscribed_speech", round(b - a, 3), None, ERROR,
-                    f"untranscribed_speech {number(b - a)} s of speech from {timestamp(a)} to {timestamp(b)} "
-                    "has no subtitle")
+    return [Finding(UNTRANSCRIBED, f"untranscribed_speech {number(b - a)} s of speech from {timestamp(a)} to "
+                    f"{timestamp(b)} has no subtitle", start=a, end=b, measured=round(b - a, 3))
             for a, b in uncovered(speech, [(c.start, c.end) for c in cues])]
 
 
@@ -204,7 +173,7 @@ def number(value: float | None) -> str:
 
 
 def _entries(cues: Sequence[Cue]) -> list[Entry]:
-    return [Entry(i + 1, None, cue.start, cue.end, cue.lines) for i, cue in enumerate(cues)]
+    return [Entry(i + 1, cue.start, cue.end, cue.lines) for i, cue in enumerate(cues)]
 
 
 def _cue_findings(entry: Entry, timing: Rules, layout: Layout, audio_end: float | None) -> list[Finding]:
@@ -308,7 +277,8 @@ def _detail(*parts: str | None) -> str:
 
 def _finding(entry: Entry, rule: str, measured: float | None, limit: float | None, message: str) -> Finding:
     # Rounded to the millisecond precision of SRT so reports and JSON are stable.
-    return Finding(entry.number, entry.start, rule, _round(measured), _round(limit), ERROR, message, entry.line)
+    return Finding(rule, message, ERROR, cue=entry.number, line=entry.line, start=entry.start,
+                   measured=_round(measured), limit=_round(limit))
 
 
 def _round(value: float | None) -> float | None:

@@ -40,6 +40,27 @@ class Cue:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """A cue as a file has it: its number and first line there (None when it gives
+    none, or for a cue in memory), and times that may be unusable (None)."""
+
+    number: int | None
+    start: float | None
+    end: float | None
+    lines: tuple[str, ...]
+    line: int | None = None
+
+    @property
+    def timed(self) -> bool:
+        return self.start is not None and self.end is not None
+
+    def to_cue(self) -> Cue:
+        """The cue as a plain ``Cue`` (only for timed entries)."""
+        assert self.start is not None and self.end is not None
+        return Cue(self.start, self.end, self.lines)
+
+
+@dataclass(frozen=True)
 class Track:
     """A subtitle track in one language (or a bilingual pair such as ``ur-zh``)."""
 

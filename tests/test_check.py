@@ -36,7 +36,7 @@ Measured = tuple[int | None, str, float | None, float | None]
 
 def measured(report: Report | list[Finding]) -> list[Measured]:
     findings = report.findings if isinstance(report, Report) else report
-    return [(f.cue, f.rule, f.measured, f.limit) for f in findings]
+    return [(f.cue, f.kind, f.measured, f.limit) for f in findings]
 
 
 def srt_bytes(*blocks: str) -> bytes:
@@ -96,7 +96,7 @@ def test_unknown_language_is_a_usage_error() -> None:
 
 def test_bom_and_crlf_are_warnings_only() -> None:
     report = run("bom_crlf.srt")
-    assert [(f.rule, f.severity) for f in report.findings] == [
+    assert [(f.kind, f.severity) for f in report.findings] == [
         ("bom", "warning"), ("crlf", "warning")]
     assert check.exit_status(report) == 0
     cues = srtstrict.read_srt(DATA / "bom_crlf.srt").cues
@@ -114,7 +114,7 @@ def test_huge_or_sparse_cue_numbers_stay_cheap() -> None:
                      "5\n00:00:05,000 --> 00:00:06,000\nFive.",
                      "9" * 5000 + "\n00:00:07,000 --> 00:00:08,000\nHostile.")
     report = check.check_bytes(data, RULES, lang="en")
-    assert [(f.cue, f.rule, f.message) for f in report.findings] == [
+    assert [(f.cue, f.kind, f.message) for f in report.findings] == [
         (999999999, "index_gap", "cue number 999999999 after 1 (999999996 numbers missing)"),
         (5, "index_order", "cue number 5 after 999999999"),
         (None, "syntax", "expected a cue number, found '" + "9" * 40 + "...'; block skipped"),
@@ -125,7 +125,7 @@ def test_skipped_cue_numbers_are_a_warning() -> None:
     data = srt_bytes("1\n00:00:01,000 --> 00:00:02,000\nOne.",
                      "4\n00:00:03,000 --> 00:00:04,000\nFour.")
     report = check.check_bytes(data, RULES)
-    assert [(f.cue, f.rule, f.severity, f.message) for f in report.findings] == [
+    assert [(f.cue, f.kind, f.severity, f.message) for f in report.findings] == [
         (4, "index_gap", "warning", "cue number 4 after 1 (missing 2-3)")]
     assert check.exit_status(report) == 0
 
@@ -134,7 +134,7 @@ def test_skipped_cue_numbers_are_a_warning() -> None:
 
 def test_bad_timestamps_are_each_reported_and_others_still_checked() -> None:
     report = run("bad_timestamp.srt")
-    assert [(f.cue, f.line, f.rule, f.severity) for f in report.findings] == [
+    assert [(f.cue, f.line, f.kind, f.severity) for f in report.findings] == [
         (1, 2, "timestamp", "error"),
         (2, 6, "timestamp", "error"),
         (2, 6, "timestamp", "error"),
@@ -195,7 +195,7 @@ def test_missing_blank_line_and_missing_number_are_found() -> None:
                      "00:00:05,000 --> 00:00:06,000\nNo number.",
                      "stray text\nmore")
     report = check.check_bytes(data, RULES, lang="en")
-    assert [(f.line, f.rule) for f in report.findings] == [
+    assert [(f.line, f.kind) for f in report.findings] == [
         (4, "syntax"), (8, "index"), (11, "syntax")]
     assert report.cue_count == 3
     assert [f.message for f in report.findings] == [
@@ -299,7 +299,7 @@ def test_an_empty_file_is_a_track_with_no_cues_and_a_warning(data: bytes) -> Non
     assert report.unreadable is None and report.cue_count == 0
     assert check.exit_status(report) == 0
     # A byte-order mark or CRLF line ends are warnings of their own.
-    assert [(f.rule, f.severity) for f in report.findings if f.rule not in ("bom", "crlf")] == [
+    assert [(f.kind, f.severity) for f in report.findings if f.kind not in ("bom", "crlf")] == [
         ("no_cues", "warning")]
     assert all(f.severity == "warning" for f in report.findings)
 

@@ -76,7 +76,7 @@ def test_on_a_gpu_the_gpu_settings_hold(monkeypatch: pytest.MonkeyPatch) -> None
     asr = AsrSettings(device="auto", backend="faster-whisper", beam_size=3, batch_size=8)
     on_gpu = placed(asr)
     assert (on_gpu.device, on_gpu.backend, on_gpu.beam_size, on_gpu.batch_size) == ("cuda", "transformers", 1, 64)
-    assert placed(on_gpu) == on_gpu  # the pipeline and the backend factory may both place it
+    assert placed(on_gpu) == on_gpu  # placing settings already placed changes nothing
     assert placed(AsrSettings(device="cuda:1")).device == "cuda:1"
     with pytest.raises(UsageError, match=r"torch sees 2 GPU\(s\) \(cuda:0 to cuda:1\)"):
         placed(AsrSettings(device="cuda:2"))

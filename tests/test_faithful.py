@@ -208,6 +208,25 @@ def test_check_reports_speech_with_no_subtitle(sample_zh: Path, tmp_path: Path) 
     assert invoke("check", track).exit_code == 0
 
 
+def test_check_finds_speech_as_run_does_with_the_same_vad_settings(sample_zh: Path, tmp_path: Path) -> None:
+    track = tmp_path / "film.zh.srt"
+    track.write_text("1\n00:00:00,600 --> 00:00:04,700\n人人有权\n", encoding="utf-8")
+    off = tmp_path / "off.toml"
+    off.write_text("[vad]\nenabled = false\n", encoding="utf-8")
+    # With voice activity off, run accounts for no speech, and neither does check.
+    result = invoke("check", track, "--video", sample_zh, "--config", off, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert not [f for f in json.loads(result.stdout)["findings"] if f["rule"] == "untranscribed_speech"]
+    # A stricter threshold is heard by both alike: fewer (or the same) stretches than the default.
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[vad]\nthreshold = 0.9\n", encoding="utf-8")
+    default = json.loads(invoke("check", track, "--video", sample_zh, "--format", "json").stdout)["findings"]
+    fewer = json.loads(invoke("check", track, "--video", sample_zh, "--config", strict, "--format", "json").stdout)
+    speech = [f["measured"] for f in default if f["rule"] == "untranscribed_speech"]
+    heard = [f["measured"] for f in fewer["findings"] if f["rule"] == "untranscribed_speech"]
+    assert sum(heard) < sum(speech)
+
+
 # ---- the review page: open gaps hold the sign-off ---------------------------------------
 
 def test_review_sign_off_fails_while_untranscribed_speech_is_open(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from subpipe.cli import review
 from subpipe.config import load_config
-from subpipe.rules import Finding
+from subpipe.findings import Finding
 from subpipe.review import (aligned, build_page, json_for_script, page_data, read_page_data,
                             review_command)
 from subpipe.types import Cue, Track
@@ -138,8 +138,8 @@ def test_tracks_out_of_step_are_shown_per_track() -> None:
 def test_findings_land_on_their_cue_even_when_numbered_out_of_step() -> None:
     track = Track("zh", (Cue(0.5, 2.0, ("一",)), Cue(3.0, 4.0, ("二",))))
     # The file numbered its cues 7 and 8: the start time finds the cue.
-    finding = Finding(8, 3.0, "reading_speed", 12.0, 9.0, "error", "reading_speed 12 > 9 chars/s")
-    loose = Finding(None, None, "blank_line", None, None, "warning", "stray blank line", 3)
+    finding = Finding("reading_speed", "reading_speed 12 > 9 chars/s", cue=8, start=3.0, measured=12.0, limit=9.0)
+    loose = Finding("blank_line", "stray blank line", "warning", line=3)
     data = page_data("f.mp4", "p.mp4", {"f.zh.srt": track}, {"f.zh.srt": [finding, loose]}, None)
     cues = data["tracks"][0]["cues"]
     assert [f["rule"] for f in cues[1]["findings"]] == ["reading_speed"] and not cues[0]["findings"]

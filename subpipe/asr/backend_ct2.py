@@ -192,7 +192,7 @@ class FasterWhisper(BatchedBackend):
         """
         owned = sorted(clip_windows(clips), key=lambda item: item[1].duration)
         texts = [""] * len(clips)
-        decode = replace(self.options, beam_size=max(self.options.beam_size, REPAIR_BEAM)) if again else self.options
+        decode = self.options.again() if again else self.options
         tokenizer, options, _ = self._setup(lang, "translate", False, None, decode,
                                             no_repeat=NO_REPEAT_NGRAM if again else 0)
         for batch in batches(owned, self.batch_size):

@@ -175,8 +175,8 @@ class HFWhisper(BatchedBackend):
         """
         owned = clip_windows(clips)
         texts = [""] * len(clips)
-        beam = self.options.beam_size
-        decoding = _Decoding(max(beam, REPAIR_BEAM), no_repeat=NO_REPEAT_NGRAM) if again else _Decoding(beam)
+        decoding = (_Decoding(self.options.again().beam_size, no_repeat=NO_REPEAT_NGRAM) if again
+                    else _Decoding(self.options.beam_size))
         found = self._in_batches(owned, lambda item: item[1].samples(clips[item[0]]), lang, "translate", False,
                                  decoding)
         for (i, _), (tokens, _, _) in zip(owned, found):

@@ -17,7 +17,6 @@ from ..media import SAMPLE_RATE
 from ..types import Word
 from .chunks import Chunk
 from .interface import DecodeOptions, Progress
-from .loops import REPAIR_BEAM
 from .weights import ResolvedModel, alignment_heads_dump
 from .windows import MEL_FRAMES_PER_SECOND, Window, plan_windows
 
@@ -112,7 +111,7 @@ class OpenAIWhisper:
         import whisper
 
         torch.manual_seed(self.options.seed)
-        beam = max(self.options.beam_size, REPAIR_BEAM) if again else self.options.beam_size
+        beam = (self.options.again() if again else self.options).beam_size
         result = whisper.transcribe(
             self.model,
             audio.astype(np.float32),

@@ -10,7 +10,6 @@ import importlib.util
 
 from ..config import BACKENDS, AsrSettings
 from ..errors import ModelError, UsageError
-from .device import placed
 from .interface import DecodeOptions, Transcriber
 from .weights import resolve_whisper
 
@@ -29,8 +28,8 @@ def auto_backend(device: str = "cpu") -> str:
 
 
 def make_transcriber(asr: AsrSettings) -> Transcriber:
-    """The backend ``asr.backend`` names, on the weights the resolver finds for ``asr``."""
-    asr = placed(asr)
+    """The backend ``asr.backend`` names, on the weights the resolver finds for ``asr``
+    (settings placed on their device: ``device.placed``)."""
     name = asr.backend
     if name not in BACKENDS:
         raise UsageError(f"unknown backend '{name}': choose one of {', '.join(BACKENDS)}")

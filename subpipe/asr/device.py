@@ -43,7 +43,7 @@ def gpu_count() -> int:
 def placed(asr: AsrSettings) -> AsrSettings:
     """``asr`` with its device resolved, and on a GPU the GPU's backend and beam in force.
 
-    Applying it twice changes nothing, so both the pipeline (up front) and the backend
-    factory (for callers that skip the pipeline) may call it.
+    Done once where a film's work starts (``pipeline.place``): what comes after,
+    the backend factory included, takes the settings as placed.
     """
     return asr.on(resolve_device(asr.device))

@@ -7,7 +7,7 @@ timeline, so their outputs can be compared word for word.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from ..config import AsrSettings
 from ..types import Word
 from .chunks import Chunk
+from .loops import REPAIR_BEAM
 
 Progress = Callable[[float], None]  # called with the film time (seconds) decoded so far
 
@@ -34,6 +35,11 @@ class DecodeOptions:
     @classmethod
     def of(cls, asr: AsrSettings) -> "DecodeOptions":
         return cls(asr.beam_size, tuple(asr.temperatures), asr.seed, asr.condition_on_previous_text)
+
+    def again(self, beam: int | None = None) -> "DecodeOptions":
+        """The options of a second try (a window that looped, speech left without words):
+        ``beam`` when given, else a beam of at least ``loops.REPAIR_BEAM``."""
+        return replace(self, beam_size=max(self.beam_size, REPAIR_BEAM) if beam is None else beam)
 
 
 class Transcriber(Protocol):

@@ -21,7 +21,7 @@ from ..cache import StageCache
 from ..config import Config
 from ..errors import SubpipeError
 from ..glossary import Glossary
-from ..pipeline import Made, Refusals, RunRequest, make
+from ..pipeline import Made, Refusals, RunRequest, make, place
 from .transport import MediaRef, WorkFolder, received, this_node
 from .worker import load_once, use_threads
 
@@ -77,6 +77,7 @@ class FilmWorker:
         """Find and check the weights on this node, load the models once, try the cache."""
         try:
             self.cache.check()
+            config = place(config)
             a = config.asr
             weights = resolve_whisper(a.model, explicit=a.model_path, explicit_sha256=a.model_sha256)
             load_once(config)
@@ -93,7 +94,7 @@ class FilmWorker:
                 with received(task.media, self.folder, self.node_id) as (video, sha):
                     local = str(video)
                     request = replace(task.request, video=video)
-                    made = make(request, task.config, task.glossary, guard=task.guard, load=load_once,
+                    made = make(request, place(task.config), task.glossary, guard=task.guard, load=load_once,
                                 cache=self.cache, source=sha or self.cache.input_hash(video))
             except SubpipeError as exc:
                 error = str(exc)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Iterable
 
 from ..atomic import remove_leftovers, write_text
 from ..errors import OutputError
-from ..pipeline import RunResult, findings_record, writable_folder
+from ..findings import record
+from ..pipeline import RunResult, writable_folder
 
 if TYPE_CHECKING:
     from .jobs import Job, Skipped
@@ -45,12 +46,12 @@ def failure(job: Job, error: str, started: float, **more: object) -> JobResult:
 
 def result_of(job: Job, result: RunResult, started: float, **more: object) -> JobResult:
     """A finished run as the report has it; under --strict any finding fails the file."""
-    record = findings_record(result.findings)
+    found = record(result.findings)
     status, error = "ok", ""
     if job.strict and result.findings:
-        status, error = "findings", f"{len(result.findings)} finding(s) under --strict: {_counted(record['counts'])}"
+        status, error = "findings", f"{len(result.findings)} finding(s) under --strict: {_counted(found['counts'])}"
     return JobResult(str(job.video), status, result.duration, result.lang, result.cues, _since(started), error,
-                     outputs=tuple(str(p) for p in result.outputs), findings=record, **more)
+                     outputs=tuple(str(p) for p in result.outputs), findings=found, **more)
 
 
 def check_report(path: Path) -> None:

@@ -2,7 +2,7 @@
 
 The ``srt`` library is deliberately lenient (it accepts ``.`` separators, missing
 numbers, stray text), so a checker needs its own reader. This one never raises on
-a file that has SRT structure: every defect becomes a ``Defect`` and the reader
+a file that has SRT structure: every defect becomes a ``Finding`` and the reader
 keeps going. A file with no text at all (0 bytes, or only blank lines) is a track
 with no cues, as subpipe writes for a film without speech. Only a file it cannot read
 at all (not UTF-8, binary, text without cues) raises ``UnreadableSrt``.
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..types import Cue
+from ..findings import ERROR, Finding
+from ..types import Entry
 
 # Digit runs are bounded so that int() never meets a hostile 5000-digit "number".
 _INDEX = re.compile(r"[0-9]{1,9}")
@@ -35,43 +36,17 @@ class UnreadableSrt(UsageError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Defect:
-    """A defect the reader found; ``line`` is 1-based, ``number`` the cue's number."""
-
-    line: int
-    kind: str
-    message: str
-    severity: str = "error"
-    number: int | None = None
-
-
-@dataclass(frozen=True)
-class SrtCue:
-    """One cue as written. ``start``/``end`` are None when the timing line is unusable."""
-
-    number: int | None
-    start: float | None
-    end: float | None
-    lines: tuple[str, ...]
-    line: int
-
-    @property
-    def timed(self) -> bool:
-        return self.start is not None and self.end is not None
-
-    def to_cue(self) -> Cue:
-        """The cue as a plain ``Cue`` (only for timed cues)."""
-        assert self.start is not None and self.end is not None
-        return Cue(self.start, self.end, self.lines)
+def _defect(line: int, kind: str, message: str, severity: str = ERROR, number: int | None = None) -> Finding:
+    """A defect of the file itself (encoding, structure, a timestamp), as ``check`` reports it."""
+    return Finding(kind, message, severity, cue=number, line=line)
 
 
 @dataclass(frozen=True)
 class SrtFile:
     """All cue blocks in file order, and every problem found on the way."""
 
-    cues: tuple[SrtCue, ...]
-    problems: tuple[Defect, ...]
+    cues: tuple[Entry, ...]
+    problems: tuple[Finding, ...]
 
 
 @dataclass(frozen=True)
@@ -98,21 +73,21 @@ def read_bytes(data: bytes) -> SrtFile:
     return SrtFile(parsed.cues, tuple(problems) + parsed.problems)
 
 
-def decode(data: bytes) -> tuple[str, list[Defect]]:
+def decode(data: bytes) -> tuple[str, list[Finding]]:
     """UTF-8 text with ``\\n`` line ends; a BOM or CRLF are only warnings."""
     _refuse_undecodable(data)
-    problems: list[Defect] = []
+    problems: list[Finding] = []
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM):]
-        problems.append(Defect(1, "bom", "UTF-8 byte order mark (BOM) at start of file",
+        problems.append(_defect(1, "bom", "UTF-8 byte order mark (BOM) at start of file",
                                 "warning"))
     text = data.decode("utf-8")
     crlf = text.count("\r\n")
     if crlf:
-        problems.append(Defect(1, "crlf", f"CRLF line ends ({crlf} lines)", "warning"))
+        problems.append(_defect(1, "crlf", f"CRLF line ends ({crlf} lines)", "warning"))
         text = text.replace("\r\n", "\n")
     if "\r" in text:
-        problems.append(Defect(1, "cr", "bare CR line ends", "warning"))
+        problems.append(_defect(1, "cr", "bare CR line ends", "warning"))
         text = text.replace("\r", "\n")
     return text, problems
 
@@ -136,8 +111,8 @@ def _refuse_undecodable(data: bytes) -> None:
 def parse(text: str) -> SrtFile:
     """Parse decoded SRT text; never raises. Blocks without a timing line are skipped."""
     lines = text.split("\n")
-    cues: list[SrtCue] = []
-    problems: list[Defect] = []
+    cues: list[Entry] = []
+    problems: list[Finding] = []
     for block in _blocks(lines, problems):
         cue = _parse_block(block, problems)
         if cue is not None:
@@ -145,7 +120,7 @@ def parse(text: str) -> SrtFile:
     return SrtFile(tuple(cues), tuple(problems))
 
 
-def _blocks(lines: list[str], problems: list[Defect]) -> Iterator[list[tuple[int, str]]]:
+def _blocks(lines: list[str], problems: list[Finding]) -> Iterator[list[tuple[int, str]]]:
     """Blank-line separated blocks of (line number, text); also splits run-on cues."""
     block: list[tuple[int, str]] = []
     for i, line in enumerate(lines):
@@ -157,7 +132,7 @@ def _blocks(lines: list[str], problems: list[Defect]) -> Iterator[list[tuple[int
         # A number followed by a timing line inside a block is a new cue whose blank
         # line was lost; reading it as text would hide the cue.
         if block and _is_index(line) and _looks_timing(_at(lines, i + 1)):
-            problems.append(Defect(i + 1, "syntax", "missing blank line before this cue",
+            problems.append(_defect(i + 1, "syntax", "missing blank line before this cue",
                                     number=int(line.strip())))
             yield block
             block = []
@@ -178,38 +153,38 @@ def _looks_timing(line: str) -> bool:
     return _ARROW in line or len(_STAMP.findall(line)) >= 2
 
 
-def _parse_block(block: list[tuple[int, str]], problems: list[Defect]) -> SrtCue | None:
+def _parse_block(block: list[tuple[int, str]], problems: list[Finding]) -> Entry | None:
     first_no, first = block[0]
     number: int | None = None
     rest = block
     if _is_index(first):
         number = int(first.strip())
         if first != first.strip():
-            problems.append(Defect(first_no, "index", "spaces around the cue number",
+            problems.append(_defect(first_no, "index", "spaces around the cue number",
                                     "warning", number))
         rest = block[1:]
     elif not _looks_timing(first):
-        problems.append(Defect(first_no, "syntax",
+        problems.append(_defect(first_no, "syntax",
                                 f"expected a cue number, found {_quote(first)}; block skipped"))
         return None
     else:
-        problems.append(Defect(first_no, "index", "cue number missing"))
+        problems.append(_defect(first_no, "index", "cue number missing"))
     if not rest or not _looks_timing(rest[0][1]):
         found = _quote(rest[0][1]) if rest else "nothing"
-        problems.append(Defect(first_no, "timestamp",
+        problems.append(_defect(first_no, "timestamp",
                                 f"expected a timing line, found {found}; block skipped",
                                 number=number))
         return None
     timing_no, timing = rest[0]
     start, end = _parse_timing(timing_no, timing, number, problems)
     text = tuple(line for _, line in rest[1:])
-    return SrtCue(number, start, end, text, first_no)
+    return Entry(number, start, end, text, first_no)
 
 
 def _parse_timing(line_no: int, line: str, number: int | None,
-                  problems: list[Defect]) -> tuple[float | None, float | None]:
+                  problems: list[Finding]) -> tuple[float | None, float | None]:
     def report(message: str, severity: str = "error") -> None:
-        problems.append(Defect(line_no, "timestamp", message, severity, number))
+        problems.append(_defect(line_no, "timestamp", message, severity, number))
 
     if _ARROW in line:
         left, right = line.split(_ARROW, 1)

@@ -4,9 +4,9 @@ what is done about it: decoded again, else cut and flagged, never shipped as it 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Sequence
 
+from ..findings import CLEANED, WARNING, Finding
 from ..script import comparable, foreign, normalize, repeated
 from .engine import Span, Translator, run_engine
 from .fit import pieces
@@ -16,23 +16,14 @@ from .sentences import Sentence
 UNTRANSLATED = "[untranslated]"
 
 
-@dataclass(frozen=True)
-class Flag:
-    """A target cue kept but worth an editor's look: ``filler`` (no words of its own),
-    ``cleaned`` (another script or a loop taken out of its translation)."""
-
-    cue: int  # 0-based
-    kind: str
-    message: str
-
-
 def sane(raw: list[str], spans: Sequence[Span | None], plan: Sequence[Sentence], src: str, tgt: str,
-          translator: Translator) -> tuple[list[str], list[Flag]]:
+         translator: Translator) -> tuple[list[str], list[Finding]]:
     """Translations fit for a ``tgt`` track: no other script, no loop.
 
     A sentence that fails is decoded again (a wider beam that may not repeat itself,
     where the engine can); if it still fails, what is wrong is taken out (a visible
-    placeholder where nothing is left) and its cues are flagged: never shipped as it came.
+    placeholder where nothing is left) and its cues are flagged (``cleaned``): never
+    shipped as it came.
     """
     bad = [i for i, text in enumerate(raw) if flaws(text, tgt)]
     if not bad:
@@ -47,7 +38,7 @@ def sane(raw: list[str], spans: Sequence[Span | None], plan: Sequence[Sentence],
         found = flaws(text, tgt)
         out[i] = cleaned(text, tgt)
         message = f"the translation {' and '.join(found)}, decoded again and still so: cut to {out[i]!r}"
-        flags += [Flag(cue, "cleaned", message) for cue in plan[i].cues]
+        flags += [Finding(CLEANED, message, WARNING, track=tgt, cue=cue + 1) for cue in plan[i].cues]
     return out, flags
 
 

@@ -14,14 +14,15 @@ from typing import Callable, Mapping, Sequence
 
 from ..config import TranslateSettings
 from ..errors import PipelineFailed
+from ..findings import FILLER_CUE, GLOSSARY, WARNING, Finding
 from ..glossary import Checked, Glossary, GlossaryMiss, GlossaryUse, Slot, check, fill, protect
 from ..linebreak import break_lines, measure
-from ..rules import TEXT_RULES, Finding, Rules, judge
+from ..rules import Rules
 from ..script import normalize, visible
 from ..types import Cue, Track
 from .engine import Span, Translator, engine_name, run_engine
 from .fit import FILLER, distribute
-from .sanity import Flag, sane
+from .sanity import sane
 from .sentences import Sentence, cue_text, sentences
 
 PIVOT = "en"
@@ -31,8 +32,9 @@ PIVOT = "en"
 class TranslationResult:
     """The target track (same cue count and times as the source) and what to report.
 
-    ``findings``: the rules the target text breaks (``rules.TEXT_RULES``; the times
-    are the source's, judged there).
+    ``flags``: target cues kept but worth an editor's look, in cue order: ``filler`` (no
+    words of their own), ``cleaned`` (another script or a loop cut out). The rules the
+    track breaks are judged where it is written, once.
     """
 
     track: Track
@@ -40,23 +42,16 @@ class TranslationResult:
     engine: str
     glossary_uses: tuple[GlossaryUse, ...] = ()
     glossary_misses: tuple[GlossaryMiss, ...] = ()
-    findings: tuple[Finding, ...] = ()
-    flags: tuple[Flag, ...] = ()
+    flags: tuple[Finding, ...] = ()
 
 
-def describe(result: TranslationResult) -> list[str]:
-    """One line per thing an editor should look at, in cue order: rule breaks, flags,
-    then glossary terms that did not come through."""
-    return [f"{result.track.lang}: cue {f.cue}: {f.message}" for f in result.findings] + flag_lines(result)
-
-
-def flag_lines(result: TranslationResult) -> list[str]:
-    """The translation's own flags (not rule breaks): filler cues and lost glossary terms."""
+def findings(result: TranslationResult) -> list[Finding]:
+    """The translation's own findings (not rule breaks): its flags, then the glossary
+    terms that did not come through."""
     lang = result.track.lang
-    lines = [f"{lang}: cue {flag.cue + 1}: {flag.message}" for flag in result.flags]
-    lines += [f"{lang}: glossary term {m.term!r} {m.reason} (cues {_cue_range(m.cues)})"
-              for m in result.glossary_misses]
-    return lines
+    return list(result.flags) + [
+        Finding(GLOSSARY, f"glossary term {m.term!r} {m.reason} (cues {_cue_range(m.cues)})", WARNING, track=lang)
+        for m in result.glossary_misses]
 
 
 FILLER_MESSAGE = "got no words of its own: the translation is shorter than its sentence's cues"
@@ -79,7 +74,7 @@ class _Translated:
     uses: tuple[GlossaryUse, ...]
     misses: tuple[GlossaryMiss, ...]
     engine: str
-    flags: tuple[Flag, ...] = ()
+    flags: tuple[Finding, ...] = ()
 
     def filled(self) -> list[str]:
         return [fill(text, slots) for text, slots in zip(self.texts, self.slots)]
@@ -170,7 +165,7 @@ def _with_cues(plan: Sequence[Sentence], checked: Sequence[Checked], what: str) 
 
 def _result(track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str, rules: Rules) -> TranslationResult:
     cues: list[Cue] = []
-    flags: list[Flag] = list(done.flags)
+    flags = [replace(f, track=tgt) for f in done.flags]
     for sentence, text, slots in zip(plan, done.texts, done.slots):
         source = track.cues[sentence.first:sentence.last + 1]
         shares = [len(re.sub(r"\s", "", cue_text(c, track.lang))) for c in source]
@@ -178,14 +173,13 @@ def _result(track: Track, plan: Sequence[Sentence], done: _Translated, tgt: str,
                            lambda part: measure(fill(part, slots), tgt, rules).lines <= rules.max_lines)
         for offset, (cue, part) in enumerate(zip(source, parts)):
             if part == FILLER:
-                flags.append(Flag(sentence.first + offset, "filler", FILLER_MESSAGE))
+                flags.append(Finding(FILLER_CUE, FILLER_MESSAGE, WARNING, track=tgt, cue=sentence.first + offset + 1))
             lines = break_lines(fill(part, slots), tgt, rules) or [FILLER]
             cues.append(Cue(cue.start, cue.end, tuple(lines)))
     out = Track(tgt, tuple(cues))
     _assert_aligned(track, out)
-    findings = tuple(f for f in judge(out.cues, rules) if f.rule in TEXT_RULES)
     flags.sort(key=lambda f: f.cue)
-    return TranslationResult(out, done.src, done.engine, done.uses, done.misses, findings, tuple(flags))
+    return TranslationResult(out, done.src, done.engine, done.uses, done.misses, tuple(flags))
 
 
 def _measure(slots: Sequence[Slot]) -> Callable[[str], float]:
