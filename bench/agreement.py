@@ -48,7 +48,7 @@ def main() -> int:
     from subpipe.asr.backends import make_transcriber
     from subpipe.asr.vad import speech_regions
     from subpipe.config import load_config
-    from subpipe.media import SAMPLE_RATE, extract_audio, probe
+    from subpipe.media import SAMPLE_RATE, choose_stream, probe, read_audio
 
     config = greedy(load_config())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; model {config.asr.model}; greedy")
@@ -58,7 +58,8 @@ def main() -> int:
         rows = reference_rows(DEV / f"{video}.ref.tsv")
         lang = video.split("_")[0]
         reference = "".join(r["text"] for r in rows)
-        audio = extract_audio(path, probe(path).audio_streams[0].index)
+        info = probe(path)
+        audio = read_audio(info, choose_stream(info, None, None)).samples
         chunks = plan_chunks(len(audio) / SAMPLE_RATE, speech_regions(audio, config.vad), config.asr.chunk_seconds,
                              config.vad.decode_pad_ms / 1000)
         transcripts, seconds = {}, {}

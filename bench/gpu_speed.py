@@ -16,11 +16,11 @@ no ffmpeg there: the audio starts as PCM in memory, as if ffmpeg had handed it o
 Everything timed is the product's own code, as ``subpipe run --device cuda`` runs it:
 
 1. vad: ``subpipe.listen.speech_of`` (Silero in pieces on every core, as on a GPU run);
-2. chunks: ``plan_chunks`` (``[asr] chunk_seconds``, decode pad);
-3. transcribe: the transformers backend's ``transcribe``, chunk by chunk: windows, log-mel
-   on the GPU, encoder, the graph-captured greedy decoder, loops decoded again with a beam,
-   word timing from the alignment heads (DTW) for the whole batch;
-4. shape: ``subpipe.pipeline.subtitle`` (cue shaping to the rules).
+2. transcribe: ``subpipe.listen.hear``, chunk by chunk (``[asr] chunk_seconds``, decode
+   pad) through the transformers backend: windows, log-mel on the GPU, encoder, the
+   graph-captured greedy decoder, loops decoded again with a beam, word timing from the
+   alignment heads (DTW) for the whole batch, speech left without words decoded again;
+3. shape: ``subpipe.pipeline.subtitle`` (cue shaping to the rules).
 
 zh_dev is repeated to at least ``--hours``. Loading the weights, capturing a graph for every
 batch size and one warm-up pass are timed apart and left out. Then, apart too:
@@ -128,9 +128,10 @@ def random_folder(folder: Path) -> Path:
 
 
 def product_path(audio: np.ndarray, lang: str, engine, config, clock: Clock | None = None):
-    """PCM to shaped cues, as ``subpipe run`` goes from extracted audio to cues."""
+    """PCM to shaped cues through the product's own functions, as ``subpipe run`` goes
+    from extracted audio to cues (speech accounting and its retries included)."""
     from subpipe.asr import plan_chunks
-    from subpipe.listen import Heard, speech_of
+    from subpipe.listen import Heard, hear, speech_of
     from subpipe.media import AudioStream, MediaInfo
     from subpipe.pipeline import subtitle
     from subpipe.types import Transcript
@@ -139,16 +140,26 @@ def product_path(audio: np.ndarray, lang: str, engine, config, clock: Clock | No
     duration = len(audio) / SAMPLE_RATE
     with clock.stage("vad"):
         speech = speech_of(audio, config)
-    with clock.stage("chunks"):
-        chunks = plan_chunks(duration, speech, config.asr.chunk_seconds, config.vad.decode_pad_ms / 1000)
+    # The chunks hear() decodes, counted for the report.
+    chunks = plan_chunks(duration, speech, config.asr.chunk_seconds, config.vad.decode_pad_ms / 1000)
     with clock.stage("transcribe"):
-        words = tuple(w for chunk in chunks for w in engine.transcribe(audio, lang, chunk))
+        words, _ = hear(engine, audio, lang, speech, config)
     with clock.stage("shape"):
         stream = AudioStream(0, "pcm_s16le", 1, SAMPLE_RATE, lang, duration)
         heard = Heard(MediaInfo(Path("pcm"), duration, FPS, (stream,)), stream, Transcript(lang, words, duration),
                       speech, engine.name)
-        shaped = subtitle(heard, config)
+        shaped = subtitle(heard, config.rules_for(lang, FPS), config)
     return shaped, words, chunks
+
+
+def capture(decoder, batch: int, forced) -> None:
+    """Make ``batch`` rows' buffers and (on a GPU) capture their graph now, before a
+    timed run; ``forced``: any start of transcript, to run the capture's steps on."""
+    import torch
+
+    with torch.inference_mode():
+        encoded = torch.zeros((batch, decoder.n_audio, decoder.d_model), device=decoder.device, dtype=decoder.dtype)
+        decoder._ready(batch, encoded, [list(forced)] * batch)
 
 
 def capture_graphs(engine, lang: str) -> list[int]:
@@ -159,7 +170,7 @@ def capture_graphs(engine, lang: str) -> list[int]:
         size *= 2
     sizes.append(engine._fitting)
     for size in sizes:
-        engine.fast.capture(size, engine._start(lang, "transcribe"))
+        capture(engine.fast, size, engine._start(lang, "transcribe"))
     return sizes
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from .errors import ConfigError
 from .rules import Rules
+from .script import RTL_MODES
 from .textfile import decode_text
 from .types import LANGUAGES
 
@@ -43,7 +44,6 @@ BLOCKLIST = (
     "Thanks for watching!",
     "Subtitles by the Amara.org community",
 )
-DIRECTION_MARKS = ("rle", "rlm", "none")
 # Where `subpipe batch` runs the films: worker processes here, or actors on a Ray cluster.
 ENGINES = ("local", "ray")
 # CTranslate2's precisions (the transformers backend maps them onto torch's).
@@ -313,7 +313,7 @@ ALLOWED: dict[str, Check] = {
     "translate.models": (lambda v: all(_is_pair(k) and m for k, m in v.items()),
                          "a table of language pairs (such as ur-en) to a model folder or hub id"),
     "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
-    "output.urdu_direction_marks": _one_of(DIRECTION_MARKS),
+    "output.urdu_direction_marks": _one_of(RTL_MODES),
     "batch.engine": _one_of(ENGINES),
     "batch.address": (lambda v: re.fullmatch(r"|auto|[^\s/:]+:[0-9]{1,5}", v) is not None,
                       "empty, auto, or the HOST:PORT of a Ray cluster's head"),

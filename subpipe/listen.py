@@ -118,7 +118,20 @@ def listen(
         )
         on_detected(lang)
     prompt = (whisper_prompt(glossary, lang) or None) if config.asr.glossary_prompt else None
-    report = progress(duration)
+    words, lost = hear(engine, audio, lang, speech, config, prompt=prompt, cache=cache, audio_key=audio_key,
+                       report=progress(duration))
+    heard = Heard(info, stream, Transcript(lang, words, duration), speech, engine.name,
+                  untranscribed=lost, damage=heard_audio.damage, source=source)
+    return heard, Sound(audio, audio_key, engine)
+
+
+def hear(engine: Transcriber, audio: np.ndarray, lang: str, speech: tuple[tuple[float, float], ...] | None,
+         config: Config, *, prompt: str | None = None, cache: StageCache | None = None, audio_key: str = "",
+         report: Progress | None = None) -> tuple[tuple[Word, ...], tuple[Finding, ...]]:
+    """The words of ``audio`` in ``lang``, chunk by chunk through the stage cache (keyed
+    on ``audio_key``), and the speech that stays untranscribed after every retry."""
+    cache = cache or StageCache(enabled=False)
+    duration = len(audio) / SAMPLE_RATE
     words: list[Word] = []
     lost: list[Finding] = []
     for chunk in plan_chunks(duration, speech, config.asr.chunk_seconds, config.vad.decode_pad_ms / 1000):
@@ -132,9 +145,7 @@ def listen(
         lost += missing
         if report:
             report(chunk.end)
-    heard = Heard(info, stream, Transcript(lang, tuple(words), duration), speech, engine.name,
-                  untranscribed=tuple(lost), damage=heard_audio.damage, source=source)
-    return heard, Sound(audio, audio_key, engine)
+    return tuple(words), tuple(lost)
 
 
 def _transcribe(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk,

@@ -117,11 +117,6 @@ class Audio:
     damage: tuple[Finding, ...] = ()
 
 
-def extract_audio(path: Path, stream: int) -> np.ndarray:
-    """Audio stream ``stream`` of ``path`` as float32 mono samples at 16 kHz."""
-    return _decode(path, stream)[0]
-
-
 def read_audio(info: MediaInfo, stream: AudioStream) -> Audio:
     """The stream's samples, and what of it is damaged.
 

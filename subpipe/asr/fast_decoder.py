@@ -186,15 +186,6 @@ class FastDecoder:
             return Decoded((), False, end + 1)
         return Decoded(tuple(row[n_forced:end]), not done, end + 1 if done else self.positions_max - 1)
 
-    def capture(self, batch: int, forced: Sequence[int]) -> None:
-        """Make ``batch`` rows' buffers and (on a GPU) capture their graph now, before a
-        timed run; ``forced``: any start of transcript, to run the capture's steps on."""
-        import torch
-
-        with torch.inference_mode():
-            encoded = torch.zeros((batch, self.n_audio, self.d_model), device=self.device, dtype=self.dtype)
-            self._ready(batch, encoded, [list(forced)] * batch)
-
     def _ready(self, batch: int, encoded, rows: list[list[int]]) -> _State:
         s = self.states.get(batch) or self.states.setdefault(batch, _State(self, batch))
         if self.graphs and s.graph is None:

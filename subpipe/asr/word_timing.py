@@ -21,20 +21,16 @@ PREPEND_PUNCTUATION = "\"'“¿([{-"
 APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
 
 
-def token_starts(weights, n_frames: int, first: int) -> list[float]:
-    """Where each token from ``first`` on starts (seconds), and where the last one ends.
+def batch_token_starts(weights: Sequence, n_frames: Sequence[int], first: int) -> list[list[float]]:
+    """Where each token from ``first`` on starts (seconds), and where the last one ends,
+    for many clips at once: the matrices built where the weights are, the warps run side
+    by side on the CPU's cores (warp.py).
 
-    ``weights``: the alignment heads' cross-attention of one forced pass, a tensor of
-    heads x tokens x encoder frames; ``n_frames``: the clip's mel frames (10 ms each);
-    ``first``: how many start-of-transcript tokens precede the text. The last row
+    ``weights``: per clip, the alignment heads' cross-attention of one forced pass, a
+    tensor of heads x tokens x encoder frames; ``n_frames``: the clip's mel frames (10 ms
+    each); ``first``: how many start-of-transcript tokens precede the text. The last row
     (the end-of-text token) marks where the last word ends.
     """
-    return batch_token_starts([weights], [n_frames], first)[0]
-
-
-def batch_token_starts(weights: Sequence, n_frames: Sequence[int], first: int) -> list[list[float]]:
-    """``token_starts`` of many clips at once: the matrices built where the weights are, the
-    warps run side by side on the CPU's cores (warp.py)."""
     matrices = [_alignment_matrix(w, frames, first) for w, frames in zip(weights, n_frames)]
     return [(np.asarray(path) / ENCODER_FRAMES_PER_SECOND).tolist() for path in dtw_starts(matrices)]
 
