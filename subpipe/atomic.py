@@ -69,16 +69,41 @@ def remove_leftovers(target: Path) -> None:
 def remove_unless_held(path: Path) -> None:
     """Remove ``path`` unless a live process holds an flock on it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = try_lock(path, create=False)
     except FileNotFoundError:
         return
+    if fd is None:
+        return  # being written
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         path.unlink(missing_ok=True)
-    except BlockingIOError:
-        pass  # being written
     finally:
         os.close(fd)
+
+
+def try_lock(path: Path, *, create: bool = True) -> int | None:
+    """An open descriptor of ``path`` holding an exclusive ``flock`` on it, or None while
+    a live process holds one; nothing waits. The kernel drops the lock when its process
+    dies, even by ``kill -9``, so a lock never outlives its holder.
+
+    ``create``: make the file when it is missing (else FileNotFoundError). A lock on a
+    file its last holder removed locks nothing, so the lock taken is on the file that is
+    at ``path`` now.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if create else os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+        if not create:
+            raise FileNotFoundError(path)
 
 
 @contextmanager

@@ -21,12 +21,13 @@ from .asr.device import resolve_device
 from .asr.weights import model_inventory, resolve_whisper
 from .batch.jobs import Job, Skipped, collect, nothing_to_do
 from .batch.local import run_all
-from .batch.report import REPORT_NAME, JobResult, check_report, summary_table, write_report
+from .batch.report import JobResult, check_report, summary_table, write_report
 from .batch.worker import stage_cache
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_overrides
 from .errors import SubpipeError, UsageError
+from .formats.names import REPORT_NAME
 from .interrupt import Interrupted, interrupted, signals_interrupt
 from .listen import speech_of
 from .media import choose_stream, probe, read_audio

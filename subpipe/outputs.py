@@ -25,14 +25,13 @@ file itself is removed when the run ends (or by the next run, after a kill).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .atomic import crash_point, remove_unless_held, stage_bytes, sync_folder
+from .atomic import crash_point, remove_unless_held, stage_bytes, sync_folder, try_lock
 from .errors import OutputBusy, OutputError, SubpipeError
 from .formats.names import is_output, lock_name
 from .manifest import Manifest, manifest_path
@@ -143,28 +142,16 @@ class OutputSet:
         return is_output(match.group(1), self.stem)
 
     def _lock(self) -> None:
-        while True:
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise OutputError(f"cannot create the lock file {self.lock_path}: {exc.strerror}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 32).decode("ascii", "replace").strip()
-                os.close(fd)
-                who = f"another subpipe run (pid {holder})" if holder.isdigit() else "another subpipe run"
-                raise OutputBusy(f"{who} is writing the outputs of {self.stem} in {self.folder}: "
-                                 "wait for it to finish, or choose another --out") from None
-            # The last holder removes the file as it lets go: a lock on a removed file
-            # locks nothing, so take the one that is there now.
-            try:
-                same = os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
+        try:
+            # The last holder removes the file as it lets go (``_unlock``).
+            fd = try_lock(self.lock_path)
+        except OSError as exc:
+            raise OutputError(f"cannot create the lock file {self.lock_path}: {exc.strerror}") from None
+        if fd is None:
+            holder = _holder(self.lock_path)
+            who = f"another subpipe run (pid {holder})" if holder.isdigit() else "another subpipe run"
+            raise OutputBusy(f"{who} is writing the outputs of {self.stem} in {self.folder}: "
+                             "wait for it to finish, or choose another --out")
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._fd = fd
@@ -176,3 +163,12 @@ class OutputSet:
         self.lock_path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
+
+
+def _holder(lock_path: Path) -> str:
+    """The pid a live run wrote in its lock file ('' when it can't be read)."""
+    try:
+        with open(lock_path, "rb") as f:
+            return f.read(32).decode("ascii", "replace").strip()
+    except OSError:
+        return ""

@@ -16,7 +16,6 @@ from ..errors import ConfigError, SubpipeError, UsageError
 from ..formats import names
 from ..media import probe
 from ..types import LANGUAGES
-from .report import REPORT_NAME
 
 # Containers by extension; files with other extensions are probed (rushes often have none).
 MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".mxf", ".ts", ".m2ts", ".mts", ".avi", ".webm",
@@ -115,7 +114,7 @@ def _written_by_us(path: Path) -> bool:
     """An output of an earlier run beside its video: a track, a manifest, a review page
     and its proxy (which is media, but never to be subtitled), a batch report."""
     name = path.name
-    if name == REPORT_NAME or name.endswith((names.MANIFEST_SUFFIX, names.REVIEW_SUFFIX)):
+    if name == names.REPORT_NAME or name.endswith((names.MANIFEST_SUFFIX, names.REVIEW_SUFFIX)):
         return True
     if name.endswith(names.PROXY_SUFFIX):
         return path.with_name(names.review_name(name.removesuffix(names.PROXY_SUFFIX))).exists()

@@ -6,17 +6,13 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from ..atomic import remove_leftovers, write_text
 from ..errors import OutputError
 from ..findings import record
 from ..pipeline import RunResult, writable_folder
-
-if TYPE_CHECKING:
-    from .jobs import Job, Skipped
-
-REPORT_NAME = "subpipe-batch.json"
+from .jobs import Job, Skipped
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from a live one's and remove them (``remove_stale``).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..atomic import try_lock
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,7 @@ class WorkFolder:
     def __init__(self) -> None:
         remove_stale()
         self.path = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
-        self._lock = open(self.path / LOCK_NAME, "w")  # noqa: SIM115 - held while the worker lives
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock = try_lock(self.path / LOCK_NAME)  # held while the worker lives
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -76,12 +76,12 @@ def remove_stale(root: Path | None = None) -> list[Path]:
     removed = []
     for folder in sorted(Path(root or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*")):
         try:
-            with open(folder / LOCK_NAME, "r+") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a live worker's
+            lock = try_lock(folder / LOCK_NAME, create=False)
         except OSError:
             continue  # no lock file: not a worker's folder
+        if lock is None:
+            continue  # a live worker's
+        os.close(lock)
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed

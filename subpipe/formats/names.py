@@ -13,6 +13,8 @@ import re
 from ..types import LANGUAGES
 
 MANIFEST_SUFFIX = ".subpipe.json"
+# A batch's report, in --out (or the folder it runs in).
+REPORT_NAME = "subpipe-batch.json"
 REVIEW_SUFFIX = ".review.html"
 PROXY_SUFFIX = ".proxy.mp4"
 TRACK_EXTENSIONS = ("srt",)
