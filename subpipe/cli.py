@@ -40,6 +40,12 @@ DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the 
                "On a GPU: [asr] gpu_backend, greedy through the graph-captured decoder.")
 
 
+# Options several commands share, worded once.
+_config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+                              help="Project config (TOML) over configs/default.toml.")
+_force_option = click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+
+
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = "Warning: " if record.levelno >= logging.WARNING else ""
@@ -130,8 +136,7 @@ def main(verbose: bool) -> None:
                    "(default: the first tagged with --lang, else the first).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for the outputs (default: beside the video).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Project config (TOML) over configs/default.toml.")
+@_config_option
 @click.option("--to", "targets", default="", metavar="LANGS",
               help="Translate into these languages, comma-separated (e.g. zh,en).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
@@ -139,7 +144,7 @@ def main(verbose: bool) -> None:
 @click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the run finds anything for an editor (for overnight jobs).")
-@click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+@_force_option
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
         config_path: Path | None, targets: str, backend: str | None, device: str | None, review: bool,
         strict: bool, force: bool) -> None:
@@ -167,9 +172,8 @@ def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
               help="Language of FILE.srt (default: from its name, <film>.<lang>.srt).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for the outputs (default: beside FILE.srt).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Project config (TOML) over configs/default.toml.")
-@click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+@_config_option
+@_force_option
 def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | None,
               config_path: Path | None, force: bool) -> None:
     """Translate FILE.srt cue for cue (same count, same times) into other languages."""
@@ -214,8 +218,7 @@ class _Jobs(click.ParamType):
 @click.option("--lang", type=click.Choice([*LANGUAGES, "auto"]), default="auto", show_default=True,
               help="Language spoken, for rows and folders that don't say.")
 @click.option("--to", "targets", default="", metavar="LANGS", help="Translate into these languages (e.g. zh,en).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Project config (TOML) over configs/default.toml.")
+@_config_option
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Machine-readable report (default: subpipe-batch.json in --out, else here).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
@@ -224,7 +227,7 @@ class _Jobs(click.ParamType):
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--strict", is_flag=True, help="A file with any finding counts as failed (exit 1).")
-@click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+@_force_option
 def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, address: str | None,
           out_dir: Path | None, lang: str, targets: str, config_path: Path | None, report_path: Path | None,
           backend: str | None, device: str | None, no_cache: bool, review: bool, strict: bool,
@@ -403,8 +406,7 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
               help="The video: cues must end before its audio does, its frame rate sets the gap, and "
                    "speech with no subtitle (voice activity) is reported.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Project config (TOML) over configs/default.toml.")
+@_config_option
 def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config_path: Path | None) -> None:
     """Report every cue of FILE.srt that breaks a subtitle rule (exit 1 if any does)."""
     try:
@@ -429,8 +431,7 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Project config (TOML) over configs/default.toml.")
+@_config_option
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Check each present file against its recorded sha256.")
 @click.option("--prepare", is_flag=True,
@@ -496,8 +497,7 @@ class _ProgressBar:
 @click.option("--notes", type=click.Path(path_type=Path), default=None,
               help="Apply the notes exported from a review PAGE: list the flagged cues "
                    "and record the sign-off in the manifest (exit 1 if any is flagged).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Project config (TOML) over configs/default.toml.")
+@_config_option
 def review(paths: tuple[Path, ...], tracks: tuple[Path, ...], tracks_dir: Path | None,
            output: Path | None, notes: Path | None, config_path: Path | None) -> None:
     """Write a review page for VIDEO (player, cues side by side, rule breaks, sign-off),

@@ -22,8 +22,9 @@ from .cues import ShapeResult, shape
 from .digest import sha256_file
 from .errors import InputError, OutputError, SubpipeError, UsageError
 from .findings import Finding, record
+from .formats import FORMATS, WRITTEN, Format
 from .formats.names import review_name, track_name
-from .formats.srt import compose, laid_out, read_track
+from .formats.srt import laid_out
 from .glossary import Glossary, load_glossary
 from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
 from .media import MediaInfo, check_readable
@@ -103,8 +104,8 @@ def writable_folder(folder: Path, *, create: bool, what: str) -> Path:
     return folder
 
 
-def track_path(out_dir: Path, stem: str, lang: str) -> Path:
-    return out_dir / track_name(stem, lang)
+def track_path(out_dir: Path, stem: str, lang: str, fmt: Format = WRITTEN[0]) -> Path:
+    return out_dir / track_name(stem, lang, fmt.extension)
 
 
 def run(
@@ -319,7 +320,7 @@ def translate_file(
     with OutputSet(out, stem) as outputs:
         planned = [p for p in planned_outputs(out, stem, src, targets, config) if p != track_path(out, stem, src)]
         outputs.guard(planned, force)
-        source = read_track(srt_path, src)
+        source = FORMATS["srt"].read(srt_path, src)
         _require_in_order(source, srt_path)
         check_models(src, targets, config, can_listen=False)
         rules = config.rules_at(None)
@@ -337,7 +338,7 @@ def translate_file(
 def _require_in_order(track: Track, path: Path) -> None:
     """Translation keeps every cue's times, so they must be ones a file can hold."""
     try:
-        compose(track)
+        FORMATS["srt"].compose(track)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}: correct it first ('subpipe check {path}' lists every such cue)") from None
 
@@ -346,7 +347,7 @@ def planned_outputs(out: Path, stem: str, src: str, targets: tuple[str, ...], co
     """Every file a run will write: source, targets, the English pivot, bilingual pairs."""
     langs = [src, *target_langs(src, targets)]
     pairs = bilingual_pairs(src, targets, config)
-    return [track_path(out, stem, lang) for lang in langs] + [track_path(out, stem, pair) for pair in pairs]
+    return [track_path(out, stem, code, fmt) for code in [*langs, *pairs] for fmt in WRITTEN]
 
 
 def subtitle(heard: Heard, rules: Rules, config: Config) -> ShapeResult:
@@ -384,7 +385,8 @@ def translated(source: Track, targets: tuple[str, ...], config: Config, glossary
 
 def write_tracks(tracks: dict[str, Track], outputs: OutputSet, meta: dict, force: bool) -> tuple[Path, ...]:
     """Every track and its record, committed as one set (outputs.py)."""
-    texts = {track_path(outputs.folder, outputs.stem, name): compose(track) for name, track in tracks.items()}
+    texts = {track_path(outputs.folder, outputs.stem, name, fmt): fmt.compose(track)
+             for name, track in tracks.items() for fmt in WRITTEN}
     return outputs.commit(texts, meta, force)
 
 

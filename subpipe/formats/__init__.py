@@ -30,3 +30,5 @@ class Format:
 FORMATS: dict[str, Format] = {
     "srt": Format("srt", "srt", srt.compose, srt.read_track),
 }
+# What a run writes each track as.
+WRITTEN: tuple[Format, ...] = (FORMATS["srt"],)
