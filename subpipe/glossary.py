@@ -282,11 +282,6 @@ def fill(text: str, slots: Iterable[Slot]) -> str:
     return _EXACT.sub(lambda m: by_index.get(int(m.group(1)), m.group(0)), text)
 
 
-def restore(output: str, protected: Protected) -> Checked:
-    """:func:`check` then :func:`fill`: the output with the target renderings in place."""
-    checked = check(output, protected.slots)
-    return Checked(fill(checked.text, protected.slots), checked.uses, checked.misses)
-
 
 def _tidy(text: str) -> str:
     """Close the gaps a removed placeholder leaves."""

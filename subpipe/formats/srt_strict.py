@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import UsageError
 from ..findings import ERROR, Finding
@@ -53,15 +52,6 @@ class SrtFile:
 class _Stamp:
     seconds: float | None
     problems: tuple[str, ...]
-
-
-def read_srt(path: Path) -> SrtFile:
-    """Read an SRT file strictly. Raises ``UnreadableSrt`` (also for OS errors)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UnreadableSrt(f"cannot open: {exc.strerror or exc}") from exc
-    return read_bytes(data)
 
 
 def read_bytes(data: bytes) -> SrtFile:
