@@ -165,7 +165,6 @@ class Made:
     uses: tuple[str, ...]
     meta: dict
     info: MediaInfo
-    untranscribed: tuple[tuple[float, float], ...] = ()
     source: str = ""  # the input's sha256, when it was computed
 
 
@@ -240,8 +239,7 @@ def make(request: RunRequest, config: Config, glossary: Glossary, *, guard: Call
                 + list(heard.damage) + done.findings)
     meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
     return Made(lang, tracks, judged, len(source_track.cues), heard.transcript.duration, tuple(findings),
-                tuple(warnings), tuple(done.notices), tuple(done.uses), meta, heard.info,
-                tuple((u.start, u.end) for u in heard.untranscribed), heard.source)
+                tuple(warnings), tuple(done.notices), tuple(done.uses), meta, heard.info, heard.source)
 
 
 def write(made: Made, request: RunRequest, config: Config, glossary: Glossary, outputs: OutputSet) -> RunResult:
@@ -258,7 +256,7 @@ def write(made: Made, request: RunRequest, config: Config, glossary: Glossary, o
         named = {track_path(out, stem, name).name: track for name, track in made.tracks.items()}
         judged = {track_path(out, stem, name).name: found for name, found in made.judged.items()}
         paths += tuple(write_review(info, named, judged, glossary, out / review_name(stem),
-                                    outputs.manifest_path, list(made.untranscribed)))
+                                    outputs.manifest_path, record(made.findings)["untranscribed"]))
     for warning in made.warnings:
         log.warning(warning)
     for line in [f.described() for f in made.findings] + list(made.uses):
