@@ -143,7 +143,7 @@ def run(
     # First of all: a GPU asked for and missing is a usage error before any work.
     config = replace(config, asr=placed(config.asr))
     glossary, out = prepare(request, config)
-    with OutputSet(out, request.video.stem) as outputs:
+    with OutputSet(out, request.video.stem, inputs=(request.video,)) as outputs:
         made = make(request, config, glossary, guard=guard_of(outputs, request, config), load=load,
                     progress=progress, cache=cache)
         return write(made, request, config, glossary, outputs)
@@ -329,7 +329,7 @@ def translate_file(
     glossary = load_glossary(config.translate.glossary_path)
     out = output_dir(srt_path, out_dir)
     meta = {"model": "", "backend": "translate", "settings": {"source": srt_path.name, **_translate_settings(config)}}
-    with OutputSet(out, stem) as outputs:
+    with OutputSet(out, stem, inputs=(srt_path,)) as outputs:
         planned = [p for p in planned_outputs(out, stem, src, targets, config) if p != track_path(out, stem, src)]
         outputs.guard(planned, force)
         source = read_track(srt_path, src)

@@ -167,6 +167,9 @@ def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping
     if not output.parent.is_dir():
         raise OutputError(f"cannot write {output}: {output.parent} is not a folder")
     proxy = output.parent / proxy_name(video.stem)
+    for path in (output, proxy):
+        if path.exists() and os.path.samefile(path, video):
+            raise OutputError(f"{path} is the film under review: write the page elsewhere (-o PAGE.html)")
     if not _fresh(proxy, video):
         make_proxy(video, proxy)
     page = build_page(video.name, proxy.name, tracks, findings, glossary,

@@ -373,7 +373,7 @@ class _Batch:
         try:
             request, config = request_of(job, self.plan.force, self.plan.review)
             glossary, out = prepare(request, config)
-            outputs = OutputSet(out, request.video.stem).__enter__()
+            outputs = OutputSet(out, request.video.stem, inputs=(request.video,)).__enter__()
         except SubpipeError as exc:
             self._report(index, failure(job, str(exc), started))
             return None
