@@ -33,7 +33,7 @@ from .formats.names import manifest_name, proxy_name, review_name, stem_of_manif
 from .formats.srt import read_track
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
-from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg
+from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg, url
 from .outputs import OutputSet
 from .rules import Finding, timestamp
 from .types import LANGUAGES, Track
@@ -250,8 +250,8 @@ def make_proxy(video: Path, out: Path) -> Path:
     tmp = out.with_name(f".{out.name}.proxy.tmp")
     scale = f"scale=-2:trunc(min({PROXY_HEIGHT}\\,ih)/2)*2"
     try:
-        (ffmpeg.input(str(video))
-         .output(str(tmp), vf=f"yadif=deint=interlaced,{scale}", vcodec="libx264",
+        (ffmpeg.input(url(video))
+         .output(url(tmp), vf=f"yadif=deint=interlaced,{scale}", vcodec="libx264",
                  preset="veryfast", crf=28, pix_fmt="yuv420p", acodec="aac", ac=2,
                  force_key_frames=f"expr:gte(t,n_forced*{PROXY_KEYFRAME_S})",
                  movflags="+faststart", sn=None, dn=None, format="mp4")
