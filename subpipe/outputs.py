@@ -209,8 +209,13 @@ class OutputSet:
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        except OSError as exc:  # a full disk: the file is made, its few bytes are not
+            self.lock_path.unlink(missing_ok=True)  # ours: we hold its lock
+            os.close(fd)
+            raise OutputError(f"cannot write the lock file {self.lock_path}: {exc.strerror}") from None
         self._fd = fd
         crash_point("lock.taken")
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..config import BatchSettings, Config
+from ..config import BatchSettings, Config, ray_address_ok
 from ..errors import ModelError, SubpipeError, UsageError
 from ..interrupt import handlers_kept
 from ..manifest import Manifest
@@ -62,8 +62,15 @@ class RayPlan:
 
 
 def address_of(flag: str | None, settings: BatchSettings) -> str:
-    """--address, else RAY_ADDRESS, else ``[batch] address``; '' means a Ray of our own."""
-    return flag or os.environ.get("RAY_ADDRESS", "") or settings.address
+    """--address, else RAY_ADDRESS, else ``[batch] address``; '' means a Ray of our own.
+    One that is no HOST:PORT (nor auto, nor a Ray Client address, refused later) is a
+    usage error naming where it came from."""
+    env = os.environ.get("RAY_ADDRESS", "")
+    address = flag or env or settings.address
+    if address in ("", "auto") or address.startswith("ray://") or ray_address_ok(address):
+        return address
+    source = "--address" if flag else "RAY_ADDRESS" if env else "[batch] address"
+    raise UsageError(f"{source} {address!r} is not the HOST:PORT of a Ray cluster's head (such as 10.0.0.5:6379)")
 
 
 def run_on_ray(jobs: list[Job], plan: RayPlan,
@@ -142,7 +149,8 @@ def _reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except (OSError, ValueError) as exc:
-        raise UsageError(f"no Ray cluster answers at {address}: {exc.strerror or exc} (start one with "
+        why = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"no Ray cluster answers at {address}: {why} (start one with "
                          "'ray start --head', or leave out --address to run a Ray of subpipe's own)") from None
 
 
