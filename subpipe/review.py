@@ -31,6 +31,7 @@ from .config import Config
 from .errors import InputError, OutputError, UsageError
 from .formats.names import manifest_name, proxy_name, review_name, stem_of_manifest, track_code, track_name
 from .formats.srt import read_track
+from .formats.srt_strict import shown
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
 from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg, url
@@ -360,7 +361,7 @@ def _track_data(name: str, track: Track, findings: Sequence[Finding]) -> dict[st
             "end": round(cue.end, 3),
             "time": timestamp(cue.start),
             "until": timestamp(cue.end),
-            "lines": list(cue.lines),
+            "lines": [shown(line) for line in cue.lines],  # a U+202E shown, not obeyed
             "langs": [_line_lang(line, codes) for line in cue.lines],
             "findings": [_finding_data(f) for f in per_cue.get(i, ())],
         } for i, cue in enumerate(track.cues)],
