@@ -34,6 +34,7 @@ from .formats.srt import read_track
 from .formats.srt_strict import shown
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
+from .textfile import read_small
 from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg, url
 from .outputs import OutputSet
 from .rules import Finding, timestamp
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = Path(__file__).resolve().parent / "review_page.html"
 NOTES_FORMAT = "subpipe-review-notes"
+# A page with every track of a feature film is a few MB; notes are smaller. A file past
+# this is neither (and a named pipe or /dev/zero is refused before it is read).
+MAX_PAGE_BYTES = 256 << 20
 STATUSES = ("approved", "flagged", "pending")
 # The proxy: small enough to scrub on a laptop, and what every browser plays.
 PROXY_HEIGHT = 480
@@ -423,7 +427,7 @@ def _glossary_data(glossary: Glossary | None) -> dict[str, list[dict[str, str]]]
 def read_page_data(page: Path) -> dict[str, Any]:
     """The data a review page was built with."""
     try:
-        text = Path(page).read_text(encoding="utf-8")
+        text = read_small(Path(page), MAX_PAGE_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"{page} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -441,7 +445,7 @@ def read_page_data(page: Path) -> dict[str, Any]:
 def read_notes(notes: Path) -> dict[str, Any]:
     """An export from the page, checked for shape; UsageError (exit 2) if unreadable."""
     try:
-        doc = json.loads(Path(notes).read_text(encoding="utf-8-sig"))
+        doc = json.loads(read_small(Path(notes), MAX_PAGE_BYTES).decode("utf-8-sig"))
     except FileNotFoundError:
         raise InputError(f"{notes} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
