@@ -5,7 +5,8 @@ stage), so rerunning after a crash, or after changing only a later stage's setti
 redoes only what changed. Entries are written atomically under a lock and carry their
 own sha256: a corrupted entry is detected on read, dropped and rebuilt. A cache that
 can't be used (a file where its folder goes, a full disk) is an OutputError that names
-the cache, so the operator looks there and not at the outputs.
+the cache, so the operator looks there and not at the outputs; an entry that is no
+file (a folder, a link put there) is dropped and rebuilt like a corrupt one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from .atomic import exclusive, remove_leftovers, write_bytes
 from .digest import sha256_file
 from .errors import OutputError
+from .textfile import file_kind
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +74,15 @@ class StageCache:
             return value
 
     def input_hash(self, path: Path) -> str:
-        """sha256 of a media file, remembered by (path, size, mtime) so films are read once."""
+        """sha256 of a media file, remembered by its path and stat so films are read once.
+
+        Size and mtime alone are not enough: a film copied over another with ``cp -p``
+        or ``touch -r`` keeps both. The inode and the ctime (which no one can set back)
+        change whenever a file is replaced or written."""
         stat = path.stat()
         if not self.enabled:
             return sha256_file(path)
-        memo = self._path("input-hash", key_of("input", str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        memo = self._path("input-hash", key_of("input", str(path.resolve()), *file_identity(stat)))
         with self._locked(memo):
             known = self._read(memo)
             if known is not None:
@@ -108,9 +114,18 @@ class StageCache:
         """The entry's bytes when its recorded sha256 matches, else None (and it's removed)."""
         with self._failing_as_unusable():
             try:
-                blob = path.read_bytes()
+                kind = file_kind(path.lstat().st_mode)
             except FileNotFoundError:
                 return None
+            if kind:
+                # Not ours as we wrote it (a folder, a link, a pipe that would hang the read).
+                log.warning("cache entry %s is %s; rebuilding it", path, kind)
+                if kind == "a folder":
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                return None
+            blob = path.read_bytes()
             recorded, _, data = blob.partition(b"\n")
             if hashlib.sha256(data).hexdigest().encode("ascii") != recorded:
                 log.warning("cache entry %s is corrupt; rebuilding it", path)
@@ -139,6 +154,12 @@ class StageCache:
         except OSError as exc:
             raise OutputError(f"the stage cache {self.root} can't be used: {exc.strerror or exc} (free space "
                               "there, set SUBPIPE_CACHE to another folder, or use --no-cache)") from None
+
+
+def file_identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What tells a file's content is unchanged without reading it: device, inode,
+    size, mtime and ctime."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def dump_array(array: Any) -> bytes:

@@ -22,6 +22,7 @@ from pathlib import Path
 from subpipe.errors import UsageError
 from subpipe.findings import ERROR, WARNING, Finding
 from subpipe.formats import srt_strict
+from subpipe.formats.names import track_code
 from subpipe.formats.srt_strict import SrtFile, UnreadableSrt
 from subpipe.rules import (
     Layout,
@@ -81,7 +82,7 @@ def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>
         srt = srt_strict.read_bytes(data)
     except UnreadableSrt as exc:
         return _unreadable(name, exc.reason)
-    lang, source = _resolve_lang(lang, srt, rules)
+    lang, source = _resolve_lang(lang, srt, rules, name)
     rules = {code: r.with_fps(fps) if fps else r for code, r in rules.items()}
     timing, layout = _rules_for(lang, rules)
     findings = _reader_findings(srt) + _index_findings(srt.cues)
@@ -121,7 +122,7 @@ def format_text(report: Report) -> str:
     """Human report: a header, one line per finding, a summary (one line if unreadable)."""
     if report.unreadable is not None:
         return f"{report.path}: cannot read: {report.unreadable}"
-    how = "given" if report.lang_source == "given" else "assumed from the text"
+    how = {"given": "given", "name": "from the file name"}.get(report.lang_source, "assumed from the text")
     cues = f"{report.cue_count} cue{'s' * (report.cue_count != 1)}"
     lines = [f"{report.path}: {cues}, language {report.lang} ({how}),"
              f" {number(report.fps)} fps"]
@@ -203,9 +204,13 @@ def _bilingual_pair(cue_lines: Sequence[tuple[str, ...]]) -> tuple[str, str] | N
 
 
 def _resolve_lang(lang: str | None, srt: SrtFile,
-                  rules: Mapping[str, Rules]) -> tuple[str, str]:
+                  rules: Mapping[str, Rules], name: str = "") -> tuple[str, str]:
     if lang is None or lang == "auto":
         lang, source = guess_lang(c.lines for c in srt.cues), "text"
+        # A file with no text to tell (an empty track) goes by its name: x.zh.srt is zh.
+        named = track_code(Path(name).name)
+        if named and not any(line_lang(x) for c in srt.cues for x in c.lines):
+            lang, source = named, "name"
     else:
         source = "given"
     parts = lang.split("-")

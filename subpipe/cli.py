@@ -257,7 +257,7 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
         if out_dir is not None:
             writable_folder(out_dir, create=True, what="output folder")
         report = report_path or (out_dir or Path.cwd()) / REPORT_NAME
-        check_report(report)
+        check_report(report, [*inputs, *(j.video for j in jobs), *(j.config for j in jobs if j.config)])
         if engine == "local":
             stage_cache(config.batch, not no_cache).check()
 

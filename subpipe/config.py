@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tomllib
 import typing
@@ -19,12 +20,14 @@ from typing import Any, Callable
 from .errors import ConfigError
 from .rules import Rules
 from .script import RTL_MODES
-from .textfile import decode_text
+from .textfile import NotRegularFile, TooLarge, decode_text, read_small
 from .types import LANGUAGES
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS / "default.toml"
 DEFAULT_GLOSSARY = CONFIGS / "glossary.toml"
+# No project file comes near this; a bigger one (or /dev/zero) is not one.
+MAX_CONFIG_BYTES = 1 << 20
 BACKENDS = ("openai-whisper", "faster-whisper", "transformers", "auto")
 # Where Whisper runs: "cuda:N" names one GPU of several; "auto" takes the GPU when there is one.
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:[0-9]+)?|auto")
@@ -187,11 +190,15 @@ def load_config(path: Path | None = None, *, defaults: Path = DEFAULT_CONFIG) ->
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = Path(path).read_bytes()
+        data = read_small(Path(path), MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory") from None
+    except NotRegularFile as exc:
+        raise ConfigError(f"config file {path} is {exc.strerror}, not a file") from None
+    except TooLarge as exc:
+        raise ConfigError(f"config file {path} is not a config: {exc.strerror}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} can't be read: {exc.strerror}") from None
     try:
@@ -203,6 +210,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"config file {path} is not a config: its values are nested too deeply") from None
+    except ValueError:  # Python's own limit: an integer of thousands of digits
+        raise ConfigError(f"config file {path} is not a config: it holds a number thousands of digits long") from None
 
 
 def _overlay(base: dict[str, Any], top: dict[str, Any], path: Path, prefix: str) -> None:
@@ -210,13 +219,23 @@ def _overlay(base: dict[str, Any], top: dict[str, Any], path: Path, prefix: str)
     for key, value in top.items():
         name = f"{prefix}{key}"
         if key not in base:
-            raise ConfigError(f"unknown key '{name}' in config file {path}")
+            raise ConfigError(f"unknown key '{name}' in config file {path}{_dotted_hint(key, base, prefix)}")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{name} = {_shown(value)} in {path}: must be a table")
             _overlay(base[key], value, path, prefix=f"{name}.")
         else:
             base[key] = value
+
+
+def _dotted_hint(key: str, base: dict[str, Any], prefix: str) -> str:
+    """A quoted key with a dot ("asr.beam_size" = 3) is one key to TOML, not a table and
+    a key in it: say so when the unquoted name would be a setting."""
+    head, _, rest = key.partition(".")
+    if not rest or not isinstance(base.get(head), dict):
+        return ""
+    return (f" (a quoted key with a dot is one name to TOML: write {prefix}{key} without quotes, "
+            f"or {rest} under [{prefix}{head}])")
 
 
 def _build(data: dict[str, Any], path: Path) -> Config:
@@ -252,12 +271,8 @@ def _section(cls: type, table: dict[str, Any], name: str, path: Path):
 Check = tuple[Callable[[Any], bool], str]
 
 
-def _at_least(low: float) -> Check:
-    return (lambda v: v >= low), f"{{type}}, at least {low}"
-
-
-def _above(low: float) -> Check:
-    return (lambda v: v > low), f"{{type}} above {low}"
+def _above(low: float, high: float) -> Check:
+    return (lambda v: low < v <= high), f"{{type}} above {low}, at most {high}"
 
 
 def _within(low: float, high: float) -> Check:
@@ -268,10 +283,21 @@ def _one_of(choices: tuple[str, ...]) -> Check:
     return (lambda v: v in choices), f"one of {', '.join(choices)}"
 
 
+def ray_address_ok(address: str) -> bool:
+    """Whether ``address`` is a HOST:PORT a Ray head could listen on."""
+    match = re.fullmatch(r"[^\s/:]+:([0-9]{1,5})", address)
+    return match is not None and 1 <= int(match.group(1)) <= 65535
+
+
 def _is_pair(text: str) -> bool:
     src, _, tgt = text.partition("-")
     return src in LANGUAGES and tgt in LANGUAGES and src != tgt
 
+
+# Upper bounds that make sense: a beam of a few dozen is already far past any gain, and
+# threads beyond a few per core only fight over them. A value past them is a typo.
+MAX_BEAM = 32
+MAX_THREADS = 4 * (os.cpu_count() or 1)
 
 _DEVICE: Check = (lambda v: DEVICE_PATTERN.fullmatch(v) is not None, "cpu, cuda, cuda:N or auto")
 
@@ -285,50 +311,51 @@ ALLOWED: dict[str, Check] = {
     "asr.model_sha256": (lambda v: re.fullmatch(r"([0-9a-fA-F]{64})?", v) is not None,
                          "empty or 64 hexadecimal digits"),
     "asr.device": _DEVICE,
-    "asr.beam_size": _at_least(1),
+    "asr.beam_size": _within(1, MAX_BEAM),
     "asr.gpu_backend": _one_of(BACKENDS),
-    "asr.gpu_beam_size": _at_least(1),
-    "asr.gpu_batch_size": _at_least(1),
-    "asr.temperatures": (lambda v: bool(v) and min(v) >= 0, "{type}, one or more, each at least 0"),
-    "asr.seed": _at_least(0),
-    "asr.chunk_seconds": _at_least(1),
-    "asr.batch_size": _at_least(1),
+    "asr.gpu_beam_size": _within(1, MAX_BEAM),
+    "asr.gpu_batch_size": _within(1, 1024),
+    "asr.temperatures": (lambda v: 0 < len(v) <= 10 and min(v) >= 0 and max(v) <= 2,
+                         "{type}, one to ten, each from 0 to 2"),
+    "asr.seed": _within(0, 2**32 - 1),  # numpy's seeds
+    "asr.chunk_seconds": _within(1, 3600),
+    "asr.batch_size": _within(1, 1024),
     "asr.compute_type": _one_of(COMPUTE_TYPES),
     "asr.retry_ladder": (lambda v: len(set(v)) == len(v) and set(v) <= set(RETRY_RUNGS),
                          f"a list of some of {', '.join(RETRY_RUNGS)}, each once (or none)"),
-    "cues.close_gaps_frames": _at_least(0),
-    "cues.hold_in_sentence_frames": _at_least(0),
+    "cues.close_gaps_frames": _within(0, 1000),
+    "cues.hold_in_sentence_frames": _within(0, 1000),
     "vad.threshold": _within(0, 1),
-    "vad.min_speech_ms": _at_least(0),
-    "vad.min_silence_ms": _at_least(0),
-    "vad.pad_ms": _at_least(0),
-    "vad.decode_pad_ms": _at_least(0),
-    "vad.threads": _at_least(0),
-    "translate.batch_size": _at_least(1),
-    "translate.num_beams": _at_least(1),
-    "translate.max_new_tokens": _at_least(1),
+    "vad.min_speech_ms": _within(0, 60_000),
+    "vad.min_silence_ms": _within(0, 60_000),
+    "vad.pad_ms": _within(0, 60_000),
+    "vad.decode_pad_ms": _within(0, 60_000),
+    "vad.threads": _within(0, MAX_THREADS),
+    "translate.batch_size": _within(1, 1024),
+    "translate.num_beams": _within(1, MAX_BEAM),
+    "translate.max_new_tokens": _within(1, 1024),
     "translate.device": _DEVICE,
-    "translate.max_cues_per_sentence": _at_least(1),
-    "translate.max_sentence_gap": _at_least(0),
+    "translate.max_cues_per_sentence": _within(1, 100),
+    "translate.max_sentence_gap": _within(0, 3600),
     "translate.models": (lambda v: all(_is_pair(k) and m for k, m in v.items()),
                          "a table of language pairs (such as ur-en) to a model folder or hub id"),
     "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
     "output.urdu_direction_marks": _one_of(RTL_MODES),
     "batch.engine": _one_of(ENGINES),
-    "batch.address": (lambda v: re.fullmatch(r"|auto|[^\s/:]+:[0-9]{1,5}", v) is not None,
+    "batch.address": (lambda v: v in ("", "auto") or ray_address_ok(v),
                       "empty, auto, or the HOST:PORT of a Ray cluster's head"),
-    "batch.film_timeout": _at_least(0),
-    "batch.retries": _at_least(0),
-    "batch.cpus_per_actor": _at_least(1),
-    "batch.gpus_per_actor": _above(0),
+    "batch.film_timeout": _within(0, 7 * 86400),
+    "batch.retries": _within(0, 100),
+    "batch.cpus_per_actor": _within(1, 1024),
+    "batch.gpus_per_actor": _above(0, 64),
     "batch.part_mb": _within(0.01, 1024),
-    "rules.*.max_chars_per_line": _above(0),
-    "rules.*.max_lines": _at_least(1),
-    "rules.*.max_cps": _above(0),
-    "rules.*.min_duration": _at_least(0),
-    "rules.*.max_duration": _above(0),
-    "rules.*.min_gap_frames": _at_least(0),
-    "rules.*.fps": _above(0),
+    "rules.*.max_chars_per_line": _above(0, 1000),
+    "rules.*.max_lines": _within(1, 100),
+    "rules.*.max_cps": _above(0, 1000),
+    "rules.*.min_duration": _within(0, 3600),
+    "rules.*.max_duration": _above(0, 3600),
+    "rules.*.min_gap_frames": _within(0, 1000),
+    "rules.*.fps": _above(0, 1000),
 }
 
 _TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text in quotes"}
@@ -358,8 +385,11 @@ def _as_type(value: Any, kind: Any) -> Any:
     if isinstance(value, bool) != (kind is bool):  # TOML's true is no number, and 1 no boolean
         return _WRONG
     if kind is float:
-        ok = isinstance(value, (int, float)) and math.isfinite(value)
-        return float(value) if ok else _WRONG
+        try:
+            number = float(value) if isinstance(value, (int, float)) else math.nan
+        except OverflowError:  # an integer of hundreds of digits
+            return _WRONG
+        return number if math.isfinite(number) else _WRONG
     return value if isinstance(value, kind) else _WRONG
 
 

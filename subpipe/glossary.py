@@ -9,6 +9,7 @@ placeholder that comes back dropped, duplicated or mangled is reported, never gu
 from __future__ import annotations
 
 import csv
+import io
 import re
 import tomllib
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import ConfigError
-from .textfile import decode_text
+from .textfile import decode_text, read_small
 from .types import LANGUAGES
 
 PLACEHOLDER = "ZXQ{}"
@@ -24,6 +25,8 @@ _EXACT = re.compile(r"ZXQ(\d+)")
 # What a model may make of a placeholder: other case, spaces or punctuation inside it.
 _FUZZY = re.compile(r"z[\s_\-.]*x[\s_\-.]*q[\s_\-.]*(\d*)", re.IGNORECASE)
 _TERM_KEYS = {"term", "note", "aliases", *LANGUAGES}
+# A glossary of thousands of terms is well under this; a bigger file is none.
+MAX_GLOSSARY_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -120,22 +123,39 @@ def load_glossary(path: Path) -> Glossary:
 def _toml_rows(path: Path) -> list[dict]:
     try:
         # A byte-order mark, as editors on Windows save it, is fine.
-        data = tomllib.loads(decode_text(path.read_bytes()))
+        data = tomllib.loads(decode_text(_read(path)))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"glossary {path}: {exc}") from exc
+    except ValueError:  # Python's own limit: an integer of thousands of digits
+        raise ConfigError(f"glossary {path}: it holds a number thousands of digits long") from None
     except RecursionError:
         raise ConfigError(f"glossary {path}: its values are nested too deeply") from None
     unknown = set(data) - {"term"}
     if unknown:
         raise ConfigError(f"glossary {path}: unknown table {sorted(unknown)[0]!r} (expected [[term]])")
-    return list(data.get("term", []))
+    terms = data.get("term", [])
+    if not isinstance(terms, list):
+        raise ConfigError(f"glossary {path}: term = {_short(terms)}: write each entry as a [[term]] table")
+    return terms
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return read_small(path, MAX_GLOSSARY_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"glossary {path} can't be read: {exc.strerror}") from None
 
 
 def _csv_rows(path: Path) -> list[dict]:
     # utf-8-sig: spreadsheet editors put a BOM in front of the header.
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
+    try:
+        text = _read(path).decode("utf-8-sig")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    except UnicodeDecodeError:
+        raise ConfigError(f"glossary {path} is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise ConfigError(f"glossary {path} line {reader.line_num + 1}: {exc}") from None
     for row in rows:
         if "aliases" in row:
             row["aliases"] = _csv_aliases(row["aliases"], path)
@@ -163,18 +183,30 @@ def _from_rows(rows: Iterable[dict], path: Path) -> Glossary:
 
 
 def _term(row: dict, path: Path) -> Term:
+    if not isinstance(row, dict):
+        raise ConfigError(f"glossary {path}: each entry must be a [[term]] table, not {_short(row)}")
     unknown = sorted(set(row) - _TERM_KEYS)
     if unknown:
         raise ConfigError(f"glossary {path}: unknown key {unknown[0]!r} (known: term, en, zh, ur, aliases, note)")
+    # A number where a rendering goes (en = 5) is a slip, never a term to protect.
+    for key in ("term", *LANGUAGES, "note"):
+        if key in row and not isinstance(row[key], str):
+            raise ConfigError(f"glossary {path}: {key} = {_short(row[key])} must be text in quotes")
     renderings = tuple((lang, str(row[lang]).strip()) for lang in LANGUAGES if str(row.get(lang, "")).strip())
     key = str(row.get("term") or dict(renderings).get("en") or "").strip()
     if not key or not renderings:
         raise ConfigError(f"glossary {path}: an entry needs a term and at least one rendering: {row}")
     aliases = row.get("aliases") or {}
-    if not isinstance(aliases, dict) or set(aliases) - set(LANGUAGES):
+    if not isinstance(aliases, dict) or set(aliases) - set(LANGUAGES) or not all(
+            isinstance(v, list) and all(isinstance(a, str) for a in v) for v in aliases.values()):
         raise ConfigError(f"glossary {path}: aliases of {key!r} must map en/zh/ur to lists")
     flat = tuple((lang, str(a)) for lang in LANGUAGES for a in aliases.get(lang, ()))
     return Term(key, renderings, flat, str(row.get("note", "")))
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # --- prompting -----------------------------------------------------------------------

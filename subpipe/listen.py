@@ -21,6 +21,7 @@ from .cache import StageCache, dump_array, key_of, load_array
 from .config import Config
 from .cues import kept_words
 from .findings import DAMAGED_AUDIO, WARNING, Finding
+from .errors import UsageError
 from .glossary import Glossary, whisper_prompt
 from .language import decide_language
 from .linebreak import warm_up
@@ -104,7 +105,7 @@ def listen(
         audio = heard_audio.samples
         duration = len(audio) / SAMPLE_RATE
         if is_silent(audio):
-            lang = lang if lang != "auto" else config.project.languages[0]
+            lang = lang if lang != "auto" else _silent_language(info, stream, config)
             heard = Heard(info, stream, Transcript(lang, (), duration), (), "none", silent=True,
                           damage=heard_audio.damage, source=source)
             return heard, Sound(audio, audio_key)
@@ -171,6 +172,19 @@ def speech_of(audio: np.ndarray, config: Config) -> tuple[tuple[float, float], .
     # On a GPU, decoding an hour takes a second or two: one pass of voice activity would be most of the run.
     threads = config.vad.threads or (usable_cpus() if config.asr.device.startswith("cuda") else 1)
     return tuple(speech_regions(audio, config.vad, threads))
+
+
+def _silent_language(info: MediaInfo, stream: AudioStream, config: Config) -> str:
+    """The language of a silent stream under ``--lang auto``: the project's only one, else
+    none can be told, and an empty track in a language nobody spoke helps no one (a
+    silent first stream may sit beside the one with the speech)."""
+    languages = config.project.languages
+    if len(languages) == 1:
+        return languages[0]
+    others = len(info.audio_streams)
+    hint = f", or choose another of its {others} audio streams with --audio-stream" if others > 1 else ""
+    raise UsageError(f"audio stream {stream.index} of {info.path.name} is silent, so its language can't be told: "
+                     f"give --lang {'|'.join(languages)} to write an empty track{hint}")
 
 
 def _detect(engine: Transcriber, audio: np.ndarray, speech: tuple[tuple[float, float], ...] | None,

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from .atomic import is_temporary, write_text
 from .digest import sha256_file, sha256_text
 from .errors import OverwriteRefused
-from .formats.names import manifest_name
+from .formats.names import is_track, manifest_name, stem_of_manifest
 from .textfile import decode_text
 
 VERSION = 1
@@ -55,14 +55,17 @@ class Manifest:
     """The records of one input's outputs, kept beside them as ``<stem>.subpipe.json``.
 
     ``pending`` maps an output's name to the temporary file that becomes it while a set
-    of outputs is being committed (see outputs.py); ``damage`` says why the file could
-    not be read whole (None when it could, or when there is none).
+    of outputs is being committed (see outputs.py), and ``replaces`` each such output's
+    sha256 as it was then (None: there was no file), so that whoever finishes the commit
+    can tell a file an editor changed since; ``damage`` says why the file could not be
+    read whole (None when it could, or when there is none).
     """
 
     def __init__(self, path: Path):
         self.path = path
         self.records: dict[str, Record] = {}
         self.pending: dict[str, str] = {}
+        self.replaces: dict[str, str | None] = {}
         self.extra: dict[str, Any] = {}
         self.damage: str | None = None
         self.exists = path.exists()
@@ -105,12 +108,22 @@ class Manifest:
             else:
                 self.records[name] = record
         pending = doc.get("pending", {})
+        stem = stem_of_manifest(self.path.name)
         for name, tmp in (pending.items() if isinstance(pending, dict) else [("pending", None)]):
-            if isinstance(tmp, str) and _plain(name) and is_temporary(tmp, name):
+            # Only a track of this manifest's own input is ever committed: a name such as
+            # the film's own (damage, or a hand-written pending) is never renamed over.
+            if isinstance(tmp, str) and _plain(name) and stem is not None and is_track(name, stem) \
+                    and is_temporary(tmp, name):
                 self.pending[name] = tmp
             else:
                 damaged.append(name)
-        self.extra = {k: v for k, v in doc.items() if k not in ("version", "files", "pending")}
+        replaces = doc.get("replaces", {})
+        for name, sha in (replaces.items() if isinstance(replaces, dict) else [("replaces", 0)]):
+            if sha is None or (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+                self.replaces[name] = sha
+            else:
+                damaged.append(name)
+        self.extra = {k: v for k, v in doc.items() if k not in ("version", "files", "pending", "replaces")}
         if damaged:
             return f"has damaged records ({', '.join(_short(n) for n in damaged[:3])})"
         return None
@@ -154,6 +167,7 @@ class Manifest:
                                 **self.extra}
         if self.pending:
             data["pending"] = dict(sorted(self.pending.items()))
+            data["replaces"] = {name: self.replaces.get(name) for name in sorted(self.pending)}
         write_text(self.path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
         self.exists, self.damage = True, None
 

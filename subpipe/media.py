@@ -46,6 +46,13 @@ class MediaInfo:
         return max((s.duration or 0.0 for s in self.audio_streams), default=0.0) or self.duration
 
 
+def url(path: Path) -> str:
+    """``path`` as ffmpeg and ffprobe must be given it: with the ``file:`` protocol, so
+    that a name such as ``-version`` or ``-dash.mp4`` is never read as an option, and
+    one with a colon (``take:2.mov``) never as another protocol."""
+    return f"file:{path}"
+
+
 def require_ffmpeg() -> None:
     for tool in ("ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
@@ -74,9 +81,11 @@ def probe(path: Path) -> MediaInfo:
     check_readable(path)
     require_ffmpeg()
     try:
-        data = ffmpeg.probe(str(path))
+        data = ffmpeg.probe(url(path))
     except ffmpeg.Error as exc:
         raise InputError(f"{path} is not a media file ffmpeg can read: {last_line(exc.stderr)}") from None
+    except ValueError:  # its output was no JSON: ffprobe said something else entirely
+        raise InputError(f"{path} is not a media file ffmpeg can read: ffprobe gave no description") from None
     streams = data.get("streams", [])
     audio = tuple(_audio_stream(i, s) for i, s in enumerate(s for s in streams if s.get("codec_type") == "audio"))
     duration = _float(data.get("format", {}).get("duration"))
@@ -146,7 +155,7 @@ def _decode(path: Path, stream: int) -> tuple[np.ndarray, bool]:
 
     try:
         out, err = (
-            ffmpeg.input(str(path))
+            ffmpeg.input(url(path))
             .output("pipe:", map=f"0:a:{stream}", af="aresample=async=1", format="s16le",
                     acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
             .global_args("-nostdin", "-v", "error")
@@ -162,9 +171,9 @@ def _gaps(path: Path, stream: int) -> list[Finding]:
     import ffmpeg
 
     try:
-        frames = ffmpeg.probe(str(path), select_streams=f"a:{stream}", show_entries="frame=pts_time,pkt_duration_time",
+        frames = ffmpeg.probe(url(path), select_streams=f"a:{stream}", show_entries="frame=pts_time,pkt_duration_time",
                               v="error").get("frames", [])
-    except ffmpeg.Error:
+    except (ffmpeg.Error, ValueError):
         return [damage(0.0, 0.0, "ffmpeg reported decoding errors it could not place")]
     holes: list[tuple[float, float]] = []
     end = None

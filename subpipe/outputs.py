@@ -18,6 +18,13 @@ the temporary files, and the old set and its record stand untouched. Either way 
 output then matches its record and no temporary file is left. An exception on the way
 (Ctrl-C, SIGTERM, a full disk) runs the same recovery at once.
 
+Rolling forward replaces only what the stopped run would have: each file is checked
+against the sha256 the manifest says it had at the commit point (``replaces``). A file
+an editor changed since is kept, and then refused as changed, as at any other time.
+Whatever a manifest says, a rename lands only on one of this input's tracks and a
+removal only takes this set's temporary files, and neither ever touches the input
+itself (``inputs``): a damaged or hand-written manifest can't reach a film.
+
 The lock is an ``flock`` on ``.<stem>.subpipe.lock`` beside the manifest. The kernel
 releases it when its process dies, even by ``kill -9``, so it never outlives a run; the
 file itself is removed when the run ends (or by the next run, after a kill).
@@ -31,9 +38,10 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .atomic import crash_point, remove_unless_held, stage_bytes, sync_folder, try_lock
-from .errors import OutputBusy, OutputError, SubpipeError
-from .formats.names import is_output, lock_name
+from .atomic import crash_point, is_temporary, remove_unless_held, stage_bytes, sync_folder, try_lock
+from .digest import sha256_file
+from .errors import OutputBusy, OutputError, OverwriteRefused, SubpipeError
+from .formats.names import is_output, is_track, lock_name
 from .manifest import Manifest, manifest_path
 
 log = logging.getLogger(__name__)
@@ -43,9 +51,10 @@ class OutputSet:
     """The outputs of the input ``stem`` in ``folder``; use it as a context manager,
     which takes the lock (or raises OutputBusy at once) and recovers a killed run's work."""
 
-    def __init__(self, folder: Path, stem: str):
+    def __init__(self, folder: Path, stem: str, inputs: Iterable[Path] = ()):
         self.folder = folder
         self.stem = stem
+        self.inputs = tuple(inputs)  # files read to make the outputs: never written or removed
         self.lock_path = folder / lock_name(stem)
         self.manifest_path = manifest_path(folder, stem)
         self.manifest = Manifest(self.manifest_path)  # read again once locked
@@ -68,6 +77,9 @@ class OutputSet:
         (OutputError, even with --force), an edited file (OverwriteRefused, unless forced)."""
         paths = list(paths)
         for path in [*paths, self.manifest_path]:
+            if self._is_input(path):
+                raise OutputError(f"{path} is where subpipe would write an output, and it is the input itself: "
+                                  "choose another --out")
             if path.exists() and not path.is_file():
                 kind = "a folder" if path.is_dir() else "not a regular file"
                 raise OutputError(f"{path} is {kind}, where subpipe writes an output: move it away, "
@@ -78,18 +90,22 @@ class OutputSet:
         """Write every file of ``texts`` and its record as one set (the protocol above)."""
         self.guard(texts, force)
         try:
-            pending = {}
+            pending, replaces = {}, {}
             for path, text in texts.items():
                 pending[path.name] = self._staged(path, text).name
+                replaces[path.name] = _sha256_or_none(path)
                 self.manifest.record(path, text, **meta)
                 crash_point("commit.staged")
-            self.manifest.pending = pending
+            self.manifest.pending, self.manifest.replaces = pending, replaces
             self.manifest.save()  # the commit point
             crash_point("commit.recorded")
-            self._finish()
+            kept = self._finish()
         except BaseException:
             self._recover_after_failure()
             raise
+        if kept:
+            raise OverwriteRefused(f"{', '.join(kept)} changed while subpipe wrote its outputs, and was kept: "
+                                   "use --force to overwrite")
         return tuple(texts)
 
     def save_manifest(self) -> None:
@@ -102,9 +118,11 @@ class OutputSet:
         self.manifest = Manifest(self.manifest_path)
         if self.manifest.pending:
             log.info("%s: finishing the outputs a stopped run had committed", self.manifest_path)
-            self._finish()
+            for name in self._finish():
+                log.warning("%s was changed after a stopped run recorded its replacement: kept, not "
+                            "replaced", self.folder / name)
         for entry in os.scandir(self.folder):
-            if self._leftover(entry.name):
+            if self._leftover(entry.name) and not self._is_input(Path(entry.path)):
                 remove_unless_held(Path(entry.path))
 
     def _staged(self, path: Path, text: str) -> Path:
@@ -113,19 +131,45 @@ class OutputSet:
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
 
-    def _finish(self) -> None:
-        """Rename every pending file over its output, then record that none is pending."""
+    def _finish(self) -> list[str]:
+        """Rename every pending file over its output, then record that none is pending;
+        returns the outputs kept because they changed after the commit point."""
+        kept = []
         try:
             for name, tmp in self.manifest.pending.items():
-                if (self.folder / tmp).exists():
-                    os.replace(self.folder / tmp, self.folder / name)
-                    crash_point("commit.renamed")
+                target, staged = self.folder / name, self.folder / tmp
+                if not self._may_replace(name, tmp) or not staged.exists():
+                    continue
+                if target.exists() and _sha256_or_none(target) != self.manifest.replaces.get(name):
+                    kept.append(name)  # its temporary file goes with the other leftovers
+                    continue
+                os.replace(staged, target)
+                crash_point("commit.renamed")
             sync_folder(self.folder)
         except OSError as exc:
             raise OutputError(f"cannot finish writing the outputs in {self.folder}: {exc.strerror}") from None
-        self.manifest.pending = {}
+        self.manifest.pending, self.manifest.replaces = {}, {}
         self.manifest.save()
         crash_point("commit.done")
+        return kept
+
+    def _may_replace(self, name: str, tmp: str) -> bool:
+        """Whether a rename of ``tmp`` over ``name`` stays among this set's own files
+        (the manifest checked as much when it was read; this is the last word)."""
+        ours = is_track(name, self.stem) and is_temporary(tmp, name)
+        if not ours or self._is_input(self.folder / name) or self._is_input(self.folder / tmp):
+            log.warning("%s: not renaming %s over %s, which is not one of its outputs", self.manifest_path, tmp, name)
+            return False
+        return True
+
+    def _is_input(self, path: Path) -> bool:
+        for source in self.inputs:
+            try:
+                if os.path.samefile(source, path):
+                    return True
+            except OSError:
+                continue  # one of the two does not exist
+        return False
 
     def _recover_after_failure(self) -> None:
         try:
@@ -152,8 +196,13 @@ class OutputSet:
             who = f"another subpipe run (pid {holder})" if holder.isdigit() else "another subpipe run"
             raise OutputBusy(f"{who} is writing the outputs of {self.stem} in {self.folder}: "
                              "wait for it to finish, or choose another --out")
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        except OSError as exc:  # a full disk: the file is made, its few bytes are not
+            self.lock_path.unlink(missing_ok=True)  # ours: we hold its lock
+            os.close(fd)
+            raise OutputError(f"cannot write the lock file {self.lock_path}: {exc.strerror}") from None
         self._fd = fd
         crash_point("lock.taken")
 
@@ -172,3 +221,8 @@ def _holder(lock_path: Path) -> str:
             return f.read(32).decode("ascii", "replace").strip()
     except OSError:
         return ""
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    """The file's sha256; None when there is none (a folder where it goes is no file)."""
+    return sha256_file(path) if path.is_file() else None

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 from .asr import Progress
 from .asr.device import placed
 from .bilingual import bilingual_tracks
-from .cache import StageCache, key_of
+from .cache import StageCache, file_identity, key_of
 from .config import Config
 from .cues import ShapeResult, shape
 from .digest import sha256_file
@@ -124,7 +124,7 @@ def run(
     # First of all: a GPU asked for and missing is a usage error before any work.
     config = place(config)
     glossary, out = prepare(request, config)
-    with OutputSet(out, request.video.stem) as outputs:
+    with OutputSet(out, request.video.stem, inputs=(request.video,)) as outputs:
         made = make(request, config, glossary, guard=guard_of(outputs, request, config), load=load,
                     progress=progress, cache=cache)
         return write(made, request, config, glossary, outputs)
@@ -271,7 +271,7 @@ def source_record(request: RunRequest, config: Config, glossary: Glossary, sha25
     that a rerun can tell they are already done (``done_before``)."""
     stat = request.video.stat()
     return {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "request": _request_key(request, config, glossary, sha256)}
+            "identity": list(file_identity(stat)), "request": _request_key(request, config, glossary, sha256)}
 
 
 def done_before(outputs: OutputSet, request: RunRequest, config: Config, glossary: Glossary) -> bool:
@@ -282,8 +282,8 @@ def done_before(outputs: OutputSet, request: RunRequest, config: Config, glossar
     if request.force or not isinstance(recorded, dict) or manifest.damage or manifest.pending or not manifest.records:
         return False
     stat = request.video.stat()
-    # A file of the same size and time is the one hashed then (as the stage cache trusts).
-    same_file = (recorded.get("size"), recorded.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
+    # A file of the same identity (inode, size, times) is the one hashed then (as the stage cache trusts).
+    same_file = recorded.get("identity") == list(file_identity(stat))
     sha = recorded.get("sha256") if same_file else sha256_file(request.video)
     if recorded.get("request") != _request_key(request, config, glossary, sha):
         return False
@@ -315,7 +315,7 @@ def translate_file(
     glossary = load_glossary(config.translate.glossary_path)
     out = output_dir(srt_path, out_dir)
     meta = {"model": "", "backend": "translate", "settings": {"source": srt_path.name, **_translate_settings(config)}}
-    with OutputSet(out, stem) as outputs:
+    with OutputSet(out, stem, inputs=(srt_path,)) as outputs:
         planned = [p for p in planned_outputs(out, stem, src, targets, config) if p != track_path(out, stem, src)]
         outputs.guard(planned, force)
         source = FORMATS["srt"].read(srt_path, src)

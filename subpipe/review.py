@@ -32,9 +32,11 @@ from .errors import InputError, OutputError, UsageError
 from .findings import Finding
 from .formats.names import manifest_name, proxy_name, review_name, stem_of_manifest, track_code, track_name
 from .formats.srt import read_track
+from .formats.srt_strict import shown
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
-from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg
+from .textfile import read_small
+from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg, url
 from .outputs import OutputSet
 from .rules import timestamp
 from .types import LANGUAGES, Track
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = Path(__file__).resolve().parent / "review_page.html"
 NOTES_FORMAT = "subpipe-review-notes"
+# A page with every track of a feature film is a few MB; notes are smaller. A file past
+# this is neither (and a named pipe or /dev/zero is refused before it is read).
+MAX_PAGE_BYTES = 256 << 20
 STATUSES = ("approved", "flagged", "pending")
 # The proxy: small enough to scrub on a laptop, and what every browser plays.
 PROXY_HEIGHT = 480
@@ -168,6 +173,9 @@ def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping
     if not output.parent.is_dir():
         raise OutputError(f"cannot write {output}: {output.parent} is not a folder")
     proxy = output.parent / proxy_name(video.stem)
+    for path in (output, proxy):
+        if path.exists() and os.path.samefile(path, video):
+            raise OutputError(f"{path} is the film under review: write the page elsewhere (-o PAGE.html)")
     if not _fresh(proxy, video):
         make_proxy(video, proxy)
     page = build_page(video.name, proxy.name, tracks, findings, glossary,
@@ -248,8 +256,8 @@ def make_proxy(video: Path, out: Path) -> Path:
     tmp = out.with_name(f".{out.name}.proxy.tmp")
     scale = f"scale=-2:trunc(min({PROXY_HEIGHT}\\,ih)/2)*2"
     try:
-        (ffmpeg.input(str(video))
-         .output(str(tmp), vf=f"yadif=deint=interlaced,{scale}", vcodec="libx264",
+        (ffmpeg.input(url(video))
+         .output(url(tmp), vf=f"yadif=deint=interlaced,{scale}", vcodec="libx264",
                  preset="veryfast", crf=28, pix_fmt="yuv420p", acodec="aac", ac=2,
                  force_key_frames=f"expr:gte(t,n_forced*{PROXY_KEYFRAME_S})",
                  movflags="+faststart", sn=None, dn=None, format="mp4")
@@ -358,7 +366,7 @@ def _track_data(name: str, track: Track, findings: Sequence[Finding]) -> dict[st
             "end": round(cue.end, 3),
             "time": timestamp(cue.start),
             "until": timestamp(cue.end),
-            "lines": list(cue.lines),
+            "lines": [shown(line) for line in cue.lines],  # a U+202E shown, not obeyed
             "langs": [_line_lang(line, codes) for line in cue.lines],
             "findings": [_finding_data(f) for f in per_cue.get(i, ())],
         } for i, cue in enumerate(track.cues)],
@@ -420,7 +428,7 @@ def _glossary_data(glossary: Glossary | None) -> dict[str, list[dict[str, str]]]
 def read_page_data(page: Path) -> dict[str, Any]:
     """The data a review page was built with."""
     try:
-        text = Path(page).read_text(encoding="utf-8")
+        text = read_small(Path(page), MAX_PAGE_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"{page} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -438,7 +446,7 @@ def read_page_data(page: Path) -> dict[str, Any]:
 def read_notes(notes: Path) -> dict[str, Any]:
     """An export from the page, checked for shape; UsageError (exit 2) if unreadable."""
     try:
-        doc = json.loads(Path(notes).read_text(encoding="utf-8-sig"))
+        doc = json.loads(read_small(Path(notes), MAX_PAGE_BYTES).decode("utf-8-sig"))
     except FileNotFoundError:
         raise InputError(f"{notes} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:

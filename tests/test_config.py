@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tomllib
 import typing
@@ -129,27 +130,27 @@ def test_every_number_has_a_range() -> None:
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("rules.zh.max_cps", "fast", 'rules.zh.max_cps = "fast" in {p}: must be a number above 0'),
-    ("rules.zh.fps", "25", 'rules.zh.fps = "25" in {p}: must be a number above 0'),
-    ("asr.beam_size", "three", 'asr.beam_size = "three" in {p}: must be a whole number, at least 1'),
+    ("rules.zh.max_cps", "fast", 'rules.zh.max_cps = "fast" in {p}: must be a number above 0, at most 1000'),
+    ("rules.zh.fps", "25", 'rules.zh.fps = "25" in {p}: must be a number above 0, at most 1000'),
+    ("asr.beam_size", "three", 'asr.beam_size = "three" in {p}: must be a whole number from 1 to 32'),
     ("vad.threshold", "high", 'vad.threshold = "high" in {p}: must be a number from 0 to 1'),
     ("vad.threshold", 1.5, "vad.threshold = 1.5 in {p}: must be a number from 0 to 1"),
-    ("asr.beam_size", 0, "asr.beam_size = 0 in {p}: must be a whole number, at least 1"),
-    ("asr.beam_size", 2.5, "asr.beam_size = 2.5 in {p}: must be a whole number, at least 1"),
-    ("asr.beam_size", True, "asr.beam_size = true in {p}: must be a whole number, at least 1"),
-    ("rules.en.max_cps", 0, "rules.en.max_cps = 0 in {p}: must be a number above 0"),
-    ("rules.en.max_cps", float("nan"), "rules.en.max_cps = NaN in {p}: must be a number above 0"),
-    ("rules.ur.min_gap_frames", -1, "rules.ur.min_gap_frames = -1 in {p}: must be a whole number, at least 0"),
-    ("rules.ur.max_lines", 0, "rules.ur.max_lines = 0 in {p}: must be a whole number, at least 1"),
-    ("asr.temperatures", [], "asr.temperatures = [] in {p}: must be a list of numbers, one or more, each at least 0"),
+    ("asr.beam_size", 0, "asr.beam_size = 0 in {p}: must be a whole number from 1 to 32"),
+    ("asr.beam_size", 2.5, "asr.beam_size = 2.5 in {p}: must be a whole number from 1 to 32"),
+    ("asr.beam_size", True, "asr.beam_size = true in {p}: must be a whole number from 1 to 32"),
+    ("rules.en.max_cps", 0, "rules.en.max_cps = 0 in {p}: must be a number above 0, at most 1000"),
+    ("rules.en.max_cps", float("nan"), "rules.en.max_cps = NaN in {p}: must be a number above 0, at most 1000"),
+    ("rules.ur.min_gap_frames", -1, "rules.ur.min_gap_frames = -1 in {p}: must be a whole number from 0 to 1000"),
+    ("rules.ur.max_lines", 0, "rules.ur.max_lines = 0 in {p}: must be a whole number from 1 to 100"),
+    ("asr.temperatures", [], "asr.temperatures = [] in {p}: must be a list of numbers, one to ten, each from 0 to 2"),
     ("asr.temperatures", [0.0, "hot"], 'asr.temperatures = [0.0, "hot"] in {p}: must be a list of numbers, '
-                                       "one or more, each at least 0"),
+                                       "one to ten, each from 0 to 2"),
     ("asr.backend", "kaldi", 'asr.backend = "kaldi" in {p}: must be one of openai-whisper, faster-whisper, '
                              "transformers, auto"),
     ("asr.device", "gpu", 'asr.device = "gpu" in {p}: must be cpu, cuda, cuda:N or auto'),
     ("asr.model_sha256", "abc", 'asr.model_sha256 = "abc" in {p}: must be empty or 64 hexadecimal digits'),
     ("vad.enabled", 1, "vad.enabled = 1 in {p}: must be true or false"),
-    ("translate.max_sentence_gap", -0.5, "translate.max_sentence_gap = -0.5 in {p}: must be a number, at least 0"),
+    ("translate.max_sentence_gap", -0.5, "translate.max_sentence_gap = -0.5 in {p}: must be a number from 0 to 3600"),
     ("project.languages", ["ur", "ur"], 'project.languages = ["ur", "ur"] in {p}: must be a list of some of '
                                         "ur, zh, en, each once"),
     ("bilingual.pairs", ["ur"], 'bilingual.pairs = ["ur"] in {p}: must be a list of language pairs such as ur-zh'),
@@ -157,8 +158,17 @@ def test_every_number_has_a_range() -> None:
     ("batch.engine", "dask", 'batch.engine = "dask" in {p}: must be one of local, ray'),
     ("batch.address", "ray://head:10001", 'batch.address = "ray://head:10001" in {p}: must be empty, auto, or the '
                                           "HOST:PORT of a Ray cluster's head"),
-    ("batch.retries", -1, "batch.retries = -1 in {p}: must be a whole number, at least 0"),
+    ("batch.retries", -1, "batch.retries = -1 in {p}: must be a whole number from 0 to 100"),
     ("batch.part_mb", 0, "batch.part_mb = 0 in {p}: must be a number from 0.01 to 1024"),
+    # Issue 22: upper bounds, and numbers of hundreds of digits.
+    ("asr.beam_size", 10**400, f"asr.beam_size = {str(10**400)[:57]}... in {{p}}: must be a whole number from 1 to 32"),
+    ("rules.zh.max_cps", 10**400, f"rules.zh.max_cps = {str(10**400)[:57]}... in {{p}}: must be a number above 0, "
+                                  "at most 1000"),
+    ("vad.threads", 100_000_000, f"vad.threads = 100000000 in {{p}}: must be a whole number from 0 to "
+                                 f"{4 * (os.cpu_count() or 1)}"),
+    ("translate.num_beams", 1000, "translate.num_beams = 1000 in {p}: must be a whole number from 1 to 32"),
+    ("asr.temperatures", [0.0] * 11, f"asr.temperatures = {json.dumps([0.0] * 11)} in {{p}}: must be a list of "
+                                     "numbers, one to ten, each from 0 to 2"),
 ])
 def test_bad_settings_name_the_key_the_value_and_what_is_allowed(tmp_path: Path, key: str, value: object,
                                                                  message: str) -> None:
@@ -270,3 +280,25 @@ def test_any_bytes_give_a_config_or_a_config_error(tmp_path_factory: pytest.Temp
         holds_its_type_and_range(load_config(path))
     except ConfigError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)  # one line that names the file
+
+
+@pytest.mark.parametrize("text, name, hint", [
+    ('"asr.beam_size" = 3\n', "asr.beam_size", "write asr.beam_size without quotes, or beam_size under [asr]"),
+    ('[rules]\n"zh.max_cps" = 7.0\n', "rules.zh.max_cps",
+     "write rules.zh.max_cps without quotes, or max_cps under [rules.zh]"),
+])
+def test_a_quoted_dotted_key_gets_a_hint(tmp_path: Path, text: str, name: str, hint: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (f"unknown key '{name}' in config file {path} (a quoted key with a dot is one name "
+                               f"to TOML: {hint})")
+
+
+def test_a_number_of_thousands_of_digits_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f"[asr]\nbeam_size = {'9' * 5000}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"config file {path} is not a config: it holds a number thousands of digits long"

@@ -236,6 +236,7 @@ def test_the_next_run_finishes_a_committed_set_a_killed_run_left(tmp_path: Path)
     for name, text in NEW.items():
         manifest.record(tmp_path / name, text, **META)
     manifest.pending = {"film.zh.srt": ".film.zh.srt.k1ll3d.tmp", "film.en.srt": ".film.en.srt.k1ll3d.tmp"}
+    manifest.replaces = {name: sha(text.encode()) for name, text in OLD.items()}  # what each replaces
     (tmp_path / ".film.zh.srt.k1ll3d.tmp").write_text(NEW["film.zh.srt"], encoding="utf-8")
     (tmp_path / "film.en.srt").write_text(NEW["film.en.srt"], encoding="utf-8")
     (tmp_path / ".film.review.html.x9.tmp").write_text("half a page")  # and a stray of its own

@@ -182,6 +182,22 @@ def test_a_film_past_its_time_limit_fails_and_the_cluster_is_freed(
     assert _no_worker_left(cluster)
 
 
+@pytest.mark.parametrize("token", ["none", "wrong"])
+def test_a_cluster_that_wants_a_token_says_authentication(cluster: RayCluster, films: Path, tmp_path: Path,
+                                                           env: dict[str, str], token: str) -> None:
+    # Issue 22: Ray alone retried for 20 s, a line of its log each second, then "failed to connect".
+    if token == "none":
+        env = {k: v for k, v in env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    result = subpipe("batch", films / "ep1", "--out", tmp_path / "out", "--lang", "zh", "--engine", "ray",
+                     "--address", cluster.address, env=env)
+    assert result.returncode == 2, result.stderr
+    given = "this driver has no token" if token == "none" else "refused the token given"
+    assert result.stderr.splitlines() == [
+        f"Error: the Ray cluster at {cluster.address} requires authentication and {given}: set RAY_AUTH_MODE=token "
+        "and the cluster's token in RAY_AUTH_TOKEN (or ~/.ray/auth_token)"]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.srt"))
+
+
 def test_sigterm_on_the_driver_cancels_the_clusters_work(
         cluster: RayCluster, long_film: tuple[Path, Path], tmp_path: Path, env: dict[str, str]) -> None:
     film, config = long_film

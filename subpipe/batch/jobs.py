@@ -7,6 +7,7 @@ the videos and hidden files are passed over in silence.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -15,6 +16,7 @@ from ..config import load_config
 from ..errors import ConfigError, SubpipeError, UsageError
 from ..formats import names
 from ..media import probe
+from ..textfile import file_kind, read_small
 from ..types import LANGUAGES
 
 # Containers by extension; files with other extensions are probed (rushes often have none).
@@ -23,6 +25,8 @@ MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".mxf", ".ts", ".m2ts", ".mts", ".av
 NEVER_MEDIA = {".srt", ".json", ".html", ".txt", ".csv", ".toml", ".md", ".py", ".done", ".tmp", ".lock",
                ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
 MANIFEST_COLUMNS = ("path", "lang", "targets", "config")
+# A manifest of a whole archive's films is well under this; a bigger file is none.
+MAX_MANIFEST_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Pa
     not media, bad rows) comes back as skipped. An input that does not exist is a UsageError."""
     jobs: list[Job] = []
     skipped: list[Skipped] = []
-    missing = [str(item) for item in inputs if not item.exists()]
+    missing = [str(item) for item in inputs if not _exists(item)]
     if missing:
         raise UsageError(f"{', '.join(missing)}: no such file or folder")
     for item in inputs:
@@ -66,6 +70,13 @@ def collect(inputs: Iterable[Path], lang: str, targets: tuple[str, ...], out: Pa
         else:
             jobs.append(Job(item, lang, targets, config, out))
     return _without_clashes(jobs, skipped)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system names nothing there
+        return False
 
 
 def nothing_to_do(inputs: Iterable[Path], skipped: list[Skipped]) -> str:
@@ -94,7 +105,12 @@ def _without_clashes(jobs: list[Job], skipped: list[Skipped]) -> tuple[list[Job]
 def _media_in(folder: Path, skipped: list[Skipped]) -> Iterator[Path]:
     """Media under ``folder``; every other file is added to ``skipped`` with why, except
     hidden files and the outputs subpipe wrote there itself."""
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(p for p in folder.rglob("*") if not p.name.startswith(".")):
+        if not path.is_file():
+            reason = _not_a_file(path)
+            if reason:
+                skipped.append(Skipped(str(path), reason))
+            continue
         ext = path.suffix.lower()
         if _written_by_us(path):
             continue
@@ -108,6 +124,19 @@ def _media_in(folder: Path, skipped: list[Skipped]) -> Iterator[Path]:
                 skipped.append(Skipped(str(path), reason))
             else:
                 yield path
+
+
+def _not_a_file(path: Path) -> str:
+    """Why an entry that is no file is not run ('' for a folder, whose files are looked
+    at): links to folders are not followed (a loop, or the same films twice)."""
+    if path.is_symlink():
+        if not path.exists():
+            return "a link to nothing (its target is gone)"
+        if path.is_dir():
+            return "a link to a folder, not followed: give the folder itself"
+    if path.is_dir():
+        return ""
+    return f"{file_kind(path.stat().st_mode)}, not a media file"
 
 
 def _written_by_us(path: Path) -> bool:
@@ -137,26 +166,42 @@ def _manifest(path: Path, lang: str, targets: tuple[str, ...], out: Path | None,
     """Rows ``path,lang,targets[,config]``; paths are relative to the manifest's folder."""
     jobs, skipped = [], []
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in MANIFEST_COLUMNS[:1] if c not in (reader.fieldnames or [])]
-            if missing:
-                raise UsageError(f"manifest {path} needs a header row with the columns {', '.join(MANIFEST_COLUMNS)}")
-            unknown = [c for c in reader.fieldnames or [] if c not in MANIFEST_COLUMNS]
-            if unknown:
-                raise UsageError(f"manifest {path} has an unknown column '{unknown[0]}'")
-            for row in reader:
-                where = f"{path}:{reader.line_num}"
-                job, reason = _row(row, path.parent, lang, targets, out, config)
-                if job is None:
-                    skipped.append(Skipped(where, reason))
-                else:
-                    jobs.append(job)
+        text = read_small(path, MAX_MANIFEST_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"manifest {path} is not UTF-8 text") from None
     except OSError as exc:
         raise UsageError(f"cannot read manifest {path}: {exc.strerror}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = [c for c in MANIFEST_COLUMNS[:1] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UsageError(f"manifest {path} needs a header row with the columns {', '.join(MANIFEST_COLUMNS)}")
+        unknown = [c for c in reader.fieldnames or [] if c not in MANIFEST_COLUMNS]
+        if unknown:
+            raise UsageError(f"manifest {path} has an unknown column '{_short(unknown[0])}'")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            try:
+                job, reason = _row(row, path.parent, lang, targets, out, config)
+            except OSError as exc:  # a path too long for the file system, ...
+                job, reason = None, f"unusable path: {exc.strerror}"
+            if job is None:
+                skipped.append(Skipped(where, reason))
+            else:
+                jobs.append(job)
+    except csv.Error as exc:  # a field past csv's limit (128 KB), a NUL byte, ...
+        raise UsageError(f"manifest {path} line {reader.line_num + 1} is not a CSV row subpipe can read: "
+                         f"{_csv_reason(exc)}") from None
     return jobs, skipped
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    text = str(exc)
+    return "a field is longer than 128 KB" if "field limit" in text else text
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _row(row: dict, base: Path, lang: str, targets: tuple[str, ...], out: Path | None,

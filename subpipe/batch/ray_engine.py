@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..config import BatchSettings, Config
+from ..config import BatchSettings, Config, ray_address_ok
 from ..errors import ModelError, SubpipeError, UsageError
 from ..interrupt import handlers_kept
 from ..manifest import Manifest
@@ -62,8 +63,15 @@ class RayPlan:
 
 
 def address_of(flag: str | None, settings: BatchSettings) -> str:
-    """--address, else RAY_ADDRESS, else ``[batch] address``; '' means a Ray of our own."""
-    return flag or os.environ.get("RAY_ADDRESS", "") or settings.address
+    """--address, else RAY_ADDRESS, else ``[batch] address``; '' means a Ray of our own.
+    One that is no HOST:PORT (nor auto, nor a Ray Client address, refused later) is a
+    usage error naming where it came from."""
+    env = os.environ.get("RAY_ADDRESS", "")
+    address = flag or env or settings.address
+    if address in ("", "auto") or address.startswith("ray://") or ray_address_ok(address):
+        return address
+    source = "--address" if flag else "RAY_ADDRESS" if env else "[batch] address"
+    raise UsageError(f"{source} {address!r} is not the HOST:PORT of a Ray cluster's head (such as 10.0.0.5:6379)")
 
 
 def run_on_ray(jobs: list[Job], plan: RayPlan,
@@ -92,6 +100,7 @@ def connected(plan: RayPlan) -> Iterator[Any]:
                          "cluster (e.g. with 'ray job submit') and give the head's HOST:PORT")
     if address and address != "auto":
         _reachable(address)
+        _admitted(address)
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     _errors_to_log()
     # Ray sets its own SIGTERM handler as it starts; ours stop the batch cleanly.
@@ -142,8 +151,45 @@ def _reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except (OSError, ValueError) as exc:
-        raise UsageError(f"no Ray cluster answers at {address}: {exc.strerror or exc} (start one with "
+        why = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"no Ray cluster answers at {address}: {why} (start one with "
                          "'ray start --head', or leave out --address to run a Ray of subpipe's own)") from None
+
+
+def _admitted(address: str) -> None:
+    """Fail at once when the cluster requires a token this driver lacks (or has wrong):
+    ray.init retries for 20 s, printing a line of its log each second, and then says
+    only that it failed to connect. One GCS client, made alone, says why in a moment."""
+    try:
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:
+        return  # another Ray: ray.init says what it says
+    try:
+        with _stderr_dropped():  # the C++ client's own line about it
+            GcsClient(address=address)
+    except AuthenticationError:
+        given = "refused the token given" if os.environ.get("RAY_AUTH_TOKEN") else "this driver has no token"
+        raise UsageError(f"the Ray cluster at {address} requires authentication and {given}: set "
+                         "RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN "
+                         "(or ~/.ray/auth_token)") from None
+    except Exception:  # noqa: BLE001 - anything else is ray.init's to report, in its words
+        return
+
+
+@contextmanager
+def _stderr_dropped() -> Iterator[None]:
+    """File descriptor 2 to /dev/null inside: native code writes there, past Python's sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @dataclass
@@ -373,7 +419,7 @@ class _Batch:
         try:
             request, config = request_of(job, self.plan.force, self.plan.review)
             glossary, out = prepare(request, config)
-            outputs = OutputSet(out, request.video.stem).__enter__()
+            outputs = OutputSet(out, request.video.stem, inputs=(request.video,)).__enter__()
         except SubpipeError as exc:
             self._report(index, failure(job, str(exc), started))
             return None

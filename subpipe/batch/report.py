@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,10 +51,13 @@ def result_of(job: Job, result: RunResult, started: float, **more: object) -> Jo
                      outputs=tuple(str(p) for p in result.outputs), findings=found, **more)
 
 
-def check_report(path: Path) -> None:
-    """Fail now, before hours of work, when the report can't be written at ``path``."""
+def check_report(path: Path, inputs: Iterable[Path] = ()) -> None:
+    """Fail now, before hours of work, when the report can't be written at ``path``, or
+    would replace one of the batch's ``inputs`` (a film, a CSV manifest, a config)."""
     if path.is_dir():
         raise OutputError(f"report {path} is a folder: give a file name with --report")
+    if path.exists() and any(_same_file(path, source) for source in inputs):
+        raise OutputError(f"report {path} is one of the batch's inputs: give another --report")
     writable_folder(path.parent, create=True, what="report folder")
 
 
@@ -95,6 +99,13 @@ def report_json(results: list[JobResult], skipped: list[Skipped], *, interrupted
         "not_run": [str(job.video) for job in not_run],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _counted(counts: dict[str, int]) -> str:

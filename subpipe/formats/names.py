@@ -57,6 +57,12 @@ def track_code(name: str) -> str | None:
     return code
 
 
+def is_track(name: str, stem: str) -> bool:
+    """Whether ``name`` is one of the tracks of ``stem`` (``film.ur.srt``, ``film.ur-zh.srt``)."""
+    code = track_code(name)
+    return code is not None and name in (track_name(stem, code, ext) for ext in TRACK_EXTENSIONS)
+
+
 def is_output(name: str, stem: str) -> bool:
     """Whether ``name`` is one the outputs of ``stem`` may have (a track, the record,
     the review page or its proxy)."""

@@ -17,7 +17,11 @@ import srt
 
 from ..errors import InputError
 from ..script import mark_rtl, visible
+from ..textfile import NotRegularFile, read_small
 from ..types import Cue, Track
+
+# A feature film's track is well under a megabyte; a file past this is no track.
+MAX_SRT_BYTES = 64 << 20
 
 
 def compose(track: Track) -> str:
@@ -50,11 +54,15 @@ def read_track(path: Path, lang: str, *, as_written: bool = False) -> Track:
     """A track from an SRT file (leniently, as players read them), direction marks taken
     off unless ``as_written``."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_small(path, MAX_SRT_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a directory, not an SRT file") from None
+    except NotRegularFile as exc:  # a named pipe would hang the read, /dev/zero never end it
+        raise InputError(f"{path} is {exc.strerror}, not an SRT file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text: save it as UTF-8 and try again") from None
     try:

@@ -25,6 +25,11 @@ _STAMP = re.compile(r"(\d{1,9}):(\d{1,9}):(\d{1,9})(?:([,.:])(\d{1,9}))?")
 _ARROW = "-->"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Characters no cue should hold: control characters (BEL, ESC: a terminal or a player's
+# parser acts on them) and the bidi overrides, which make a player show the text
+# reordered, unlike the embeddings (U+202A/B ... U+202C) subpipe writes around Urdu.
+_OVERRIDES = {"\u202d": "LEFT-TO-RIGHT OVERRIDE", "\u202e": "RIGHT-TO-LEFT OVERRIDE"}
+_CONTROL_NAMES = {"\x07": "BEL", "\x08": "BACKSPACE", "\x1b": "ESC", "\x7f": "DEL"}
 
 
 class UnreadableSrt(UsageError):
@@ -168,7 +173,29 @@ def _parse_block(block: list[tuple[int, str]], problems: list[Finding]) -> Entry
     timing_no, timing = rest[0]
     start, end = _parse_timing(timing_no, timing, number, problems)
     text = tuple(line for _, line in rest[1:])
+    for line_no, line in rest[1:]:
+        for ch in dict.fromkeys(c for c in line if is_hidden_control(c)):
+            problems.append(_defect(line_no, "control_character",
+                                   f"{control_name(ch)} in the text: players act on it or show the line "
+                                   "reordered; remove it", number=number))
     return Entry(number, start, end, text, first_no)
+
+
+def is_hidden_control(ch: str) -> bool:
+    """Whether ``ch`` is a control character or a bidi override (tab apart)."""
+    return ch in _OVERRIDES or (ch != "\t" and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F))
+
+
+def control_name(ch: str) -> str:
+    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``, ``U+001B (ESC)``: a hidden character named."""
+    name = _OVERRIDES.get(ch) or _CONTROL_NAMES.get(ch) or "a control character"
+    return f"U+{ord(ch):04X} ({name})"
+
+
+def shown(text: str) -> str:
+    """``text`` with each hidden control written out as its code (``<U+202E>``), so that
+    a page shows what the file holds instead of obeying it."""
+    return "".join(f"<U+{ord(c):04X}>" if is_hidden_control(c) else c for c in text)
 
 
 def _parse_timing(line_no: int, line: str, number: int | None,
