@@ -150,7 +150,8 @@ def test_tiny_backend_returns_words_inside_the_speech_regions(backend: str, tiny
 def test_backends_agree_on_real_mandarin(sample_zh: Path) -> None:
     from subpipe.asr.backends import make_transcriber
     from subpipe.asr.vad import speech_regions
-    from subpipe.media import SAMPLE_RATE, extract_audio
+    from audio import extract_audio
+    from subpipe.media import SAMPLE_RATE
 
     config = load_config()
     asr = replace(config.asr, beam_size=1, temperatures=(0.0,))

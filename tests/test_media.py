@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from subpipe.errors import InputError
-from subpipe.media import choose_stream, extract_audio, is_silent, probe
+from audio import extract_audio
+from subpipe.media import choose_stream, is_silent, probe
 
 
 @pytest.mark.parametrize("name", ["tone.wav", "tone.mp3", "tone.mp4", "tone.mkv", "tone.mov", "tone.ts", "tone.mxf"])

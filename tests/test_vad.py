@@ -15,10 +15,9 @@ from subpipe.listen import speech_of
 
 @pytest.fixture(scope="module")
 def sample_audio(sample_zh: Path) -> np.ndarray:
-    from subpipe.media import choose_stream, probe, read_audio
+    from audio import extract_audio
 
-    info = probe(sample_zh)
-    return read_audio(info, choose_stream(info, 0, None)).samples
+    return extract_audio(sample_zh, 0)
 
 
 def test_one_piece_gives_faster_whispers_probabilities(sample_audio: np.ndarray,
