@@ -22,7 +22,7 @@ from pathlib import Path
 from subpipe.errors import UsageError
 from subpipe.findings import ERROR, WARNING, Finding
 from subpipe.formats import srt_strict
-from subpipe.formats.srt_strict import SrtFile, UnreadableSrt
+from subpipe.formats.base import Parsed, Unreadable
 from subpipe.rules import (
     Layout,
     Rules,
@@ -79,7 +79,7 @@ def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>
     _check_fps(fps)
     try:
         srt = srt_strict.read_bytes(data)
-    except UnreadableSrt as exc:
+    except Unreadable as exc:
         return _unreadable(name, exc.reason)
     lang, source = _resolve_lang(lang, srt, rules)
     rules = {code: r.with_fps(fps) if fps else r for code, r in rules.items()}
@@ -202,7 +202,7 @@ def _bilingual_pair(cue_lines: Sequence[tuple[str, ...]]) -> tuple[str, str] | N
     return mixed[0][0], mixed[0][1]
 
 
-def _resolve_lang(lang: str | None, srt: SrtFile,
+def _resolve_lang(lang: str | None, srt: Parsed,
                   rules: Mapping[str, Rules]) -> tuple[str, str]:
     if lang is None or lang == "auto":
         lang, source = guess_lang(c.lines for c in srt.cues), "text"
@@ -235,7 +235,7 @@ def _unreadable(path: str, reason: str) -> Report:
     return Report(path, None, "", None, 0, (), unreadable=reason)
 
 
-def _reader_findings(srt: SrtFile) -> list[Finding]:
+def _reader_findings(srt: Parsed) -> list[Finding]:
     return list(srt.problems)
 
 

@@ -25,8 +25,9 @@ from .batch.report import JobResult, check_report, summary_table, write_report
 from .batch.worker import stage_cache
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
-from .config import BACKENDS, ENGINES, Config, load_config, with_overrides
+from .config import BACKENDS, ENGINES, Config, load_config, with_formats, with_overrides
 from .errors import SubpipeError, UsageError
+from .formats import FORMATS
 from .formats.names import REPORT_NAME
 from .interrupt import Interrupted, interrupted, signals_interrupt
 from .listen import speech_of
@@ -44,6 +45,9 @@ DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the 
 _config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                               help="Project config (TOML) over configs/default.toml.")
 _force_option = click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+_formats_option = click.option("--format", "formats", default=None, metavar="FORMATS",
+                               help=f"Write each track as these, comma-separated: {', '.join(FORMATS)} "
+                                    "(default: [output] formats, srt).")
 
 
 class _Formatter(logging.Formatter):
@@ -144,13 +148,15 @@ def main(verbose: bool) -> None:
 @click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the run finds anything for an editor (for overnight jobs).")
+@_formats_option
 @_force_option
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
         config_path: Path | None, targets: str, backend: str | None, device: str | None, review: bool,
-        strict: bool, force: bool) -> None:
+        strict: bool, formats: str | None, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
+    wanted = _format_names(formats)
     try:
-        config = with_overrides(_config(config_path), backend=backend, device=device)
+        config = with_formats(with_overrides(_config(config_path), backend=backend, device=device), wanted)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
                              force=force, targets=_languages(targets), review=review)
         with _ProgressBar() as bar:
@@ -173,12 +179,14 @@ def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for the outputs (default: beside FILE.srt).")
 @_config_option
+@_formats_option
 @_force_option
 def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | None,
-              config_path: Path | None, force: bool) -> None:
+              config_path: Path | None, formats: str | None, force: bool) -> None:
     """Translate FILE.srt cue for cue (same count, same times) into other languages."""
+    wanted = _format_names(formats)
     try:
-        config = _config(config_path)
+        config = with_formats(_config(config_path), wanted)
         result = translate_file(srt_file, lang, _languages(targets), config, out_dir=out_dir, force=force)
     except SubpipeError as exc:
         raise _Fail(exc) from None
@@ -227,11 +235,12 @@ class _Jobs(click.ParamType):
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--strict", is_flag=True, help="A file with any finding counts as failed (exit 1).")
+@_formats_option
 @_force_option
 def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, address: str | None,
           out_dir: Path | None, lang: str, targets: str, config_path: Path | None, report_path: Path | None,
           backend: str | None, device: str | None, no_cache: bool, review: bool, strict: bool,
-          force: bool) -> None:
+          formats: str | None, force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed. Files that are not
@@ -240,15 +249,16 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
     try:
         # A bad config fails once, up front; so does a GPU asked for and missing here
         # (on Ray, the GPUs that count are the cluster's: the workers check them).
-        config = with_overrides(_config(config_path), backend=backend, device=device)
+        wanted = _format_names(formats)
+        config = with_formats(with_overrides(_config(config_path), backend=backend, device=device), wanted)
         engine = engine or config.batch.engine
         if address is not None and engine != "ray":
             raise click.UsageError("--address is for --engine ray")
         if engine == "local":
             resolve_device(config.asr.device)
         jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
-        if backend is not None or device is not None or strict:
-            jobs = [replace(job, backend=backend, device=device, strict=strict) for job in jobs]
+        if backend is not None or device is not None or strict or wanted:
+            jobs = [replace(job, backend=backend, device=device, strict=strict, formats=wanted) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
         if not jobs:
@@ -369,6 +379,18 @@ def cache_clean() -> None:
     """Remove every cached stage result (model weights are kept)."""
     freed = StageCache().clean()
     click.echo(f"removed {freed / 1e6:,.1f} MB of cached stage results", err=True)
+
+
+def _format_names(text: str | None, allowed: tuple[str, ...] = tuple(FORMATS)) -> tuple[str, ...] | None:
+    """--format: formats, comma-separated, each once (None when not given)."""
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    unknown = [t for t in names if t not in allowed]
+    if unknown or not names:
+        raise click.BadParameter(f"'{unknown[0] if unknown else text}' is not one of {', '.join(allowed)}",
+                                 param_hint="'--format'")
+    return names
 
 
 def _languages(text: str) -> tuple[str, ...]:

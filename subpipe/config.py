@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .formats import DEFAULT_FORMATS, FORMATS
 from .rules import Rules
 from .script import RTL_MODES
 from .textfile import decode_text
@@ -134,6 +135,7 @@ class BilingualSettings:
 @dataclass(frozen=True)
 class OutputSettings:
     urdu_direction_marks: str = "rle"
+    formats: tuple[str, ...] = DEFAULT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,8 @@ ALLOWED: dict[str, Check] = {
                          "a table of language pairs (such as ur-en) to a model folder or hub id"),
     "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
     "output.urdu_direction_marks": _one_of(RTL_MODES),
+    "output.formats": (lambda v: bool(v) and len(set(v)) == len(v) and set(v) <= set(FORMATS),
+                       f"a list of some of {', '.join(FORMATS)}, each once"),
     "batch.engine": _one_of(ENGINES),
     "batch.address": (lambda v: re.fullmatch(r"|auto|[^\s/:]+:[0-9]{1,5}", v) is not None,
                       "empty, auto, or the HOST:PORT of a Ray cluster's head"),
@@ -386,6 +390,11 @@ def _validate(config: Config, path: Path) -> None:
         if rules.min_duration >= rules.max_duration:
             raise ConfigError(f"rules.{lang}.min_duration = {rules.min_duration:g} in {path}: must be below "
                               f"rules.{lang}.max_duration ({rules.max_duration:g})")
+
+
+def with_formats(config: Config, formats: tuple[str, ...] | None) -> Config:
+    """The config writing ``formats`` (--format), when given, over ``[output] formats``."""
+    return replace(config, output=replace(config.output, formats=formats)) if formats else config
 
 
 def with_overrides(config: Config, **asr: Any) -> Config:

@@ -20,8 +20,8 @@ from ..types import LANGUAGES
 # Containers by extension; files with other extensions are probed (rushes often have none).
 MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".mxf", ".ts", ".m2ts", ".mts", ".avi", ".webm",
                     ".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".mpg", ".mpeg"}
-NEVER_MEDIA = {".srt", ".json", ".html", ".txt", ".csv", ".toml", ".md", ".py", ".done", ".tmp", ".lock",
-               ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
+NEVER_MEDIA = {".srt", ".vtt", ".ass", ".ssa", ".ttml", ".dfxp", ".json", ".html", ".txt", ".csv", ".toml", ".md",
+               ".py", ".done", ".tmp", ".lock", ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
 MANIFEST_COLUMNS = ("path", "lang", "targets", "config")
 
 
@@ -35,6 +35,7 @@ class Job:
     backend: str | None = None  # --backend, over the config's [asr] backend
     device: str | None = None  # --device, over the config's [asr] device
     strict: bool = False  # --strict: a file with any finding fails
+    formats: tuple[str, ...] | None = None  # --format, over the config's [output] formats
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,9 @@ def _written_by_us(path: Path) -> bool:
         return True
     if name.endswith(names.PROXY_SUFFIX):
         return path.with_name(names.review_name(name.removesuffix(names.PROXY_SUFFIX))).exists()
-    if path.suffix[1:] in names.TRACK_EXTENSIONS:
-        stem = name.rsplit(".", 2)[0]
-        return path.with_name(names.manifest_name(stem)).exists()
+    track = names.split_track(name)
+    if track is not None:
+        return path.with_name(names.manifest_name(track[0])).exists()
     return False
 
 

@@ -1,7 +1,8 @@
 """Every name subpipe gives one input's outputs, derived here and nowhere else.
 
 For an input ``film.mp4`` in a folder: the tracks ``film.<code>.<ext>`` (``code`` a
-language, ``ur``, or a bilingual pair, ``ur-zh``), the record ``film.subpipe.json``,
+language, ``ur``, or a bilingual pair, ``ur-zh``; ``ext`` a format's extension,
+``srt``, ``vtt``, ``ebu-tt-d.ttml``), the record ``film.subpipe.json``,
 its lock ``.film.subpipe.lock``, the review page ``film.review.html`` and its proxy
 ``film.proxy.mp4``.
 """
@@ -11,13 +12,15 @@ from __future__ import annotations
 import re
 
 from ..types import LANGUAGES
+from . import FORMATS
 
 MANIFEST_SUFFIX = ".subpipe.json"
 # A batch's report, in --out (or the folder it runs in).
 REPORT_NAME = "subpipe-batch.json"
 REVIEW_SUFFIX = ".review.html"
 PROXY_SUFFIX = ".proxy.mp4"
-TRACK_EXTENSIONS = ("srt",)
+# Longest first, so that ``ebu-tt-d.ttml`` is found before ``ttml``.
+TRACK_EXTENSIONS = tuple(sorted({f.extension for f in FORMATS.values()}, key=len, reverse=True))
 
 
 def track_name(stem: str, code: str, extension: str = "srt") -> str:
@@ -45,16 +48,22 @@ def stem_of_manifest(name: str) -> str | None:
     return name.removesuffix(MANIFEST_SUFFIX) if name.endswith(MANIFEST_SUFFIX) else None
 
 
-def track_code(name: str) -> str | None:
-    """``ur`` from ``film.ur.srt``, ``ur-zh`` from ``film.ur-zh.srt``; None otherwise."""
-    parts = name.split(".")
-    if len(parts) < 3 or parts[-1].lower() not in TRACK_EXTENSIONS:
+def split_track(name: str) -> tuple[str, str, str] | None:
+    """``("film", "ur-zh", "vtt")`` from ``film.ur-zh.vtt``; None for a name no track has."""
+    extension = next((e for e in TRACK_EXTENSIONS if name.lower().endswith(f".{e}")), None)
+    if extension is None:
         return None
-    code = parts[-2]
+    stem, _, code = name[:-len(extension) - 1].rpartition(".")
     langs = code.split("-")
-    if len(langs) > 2 or len(set(langs)) != len(langs) or any(x not in LANGUAGES for x in langs):
+    if not stem or len(langs) > 2 or len(set(langs)) != len(langs) or any(x not in LANGUAGES for x in langs):
         return None
-    return code
+    return stem, code, extension
+
+
+def track_code(name: str) -> str | None:
+    """``ur`` from ``film.ur.srt``, ``ur-zh`` from ``film.ur-zh.vtt``; None otherwise."""
+    split = split_track(name)
+    return split[1] if split else None
 
 
 def is_output(name: str, stem: str) -> bool:

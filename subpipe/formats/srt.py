@@ -18,22 +18,15 @@ import srt
 from ..errors import InputError
 from ..script import mark_rtl, visible
 from ..types import Cue, Track
+from .base import Delivery, millis, require_valid
 
 
-def compose(track: Track) -> str:
-    """The track as SRT text (UTF-8, ``\\n`` line ends); raises ValueError on a bad cue."""
-    subtitles = []
-    previous_start = -1.0
-    for number, cue in enumerate(track.cues, start=1):
-        if not cue.text.strip():
-            raise ValueError(f"cue {number} of the {track.lang} track is empty")
-        if not cue.start < cue.end:
-            how = "lasts no time" if cue.start == cue.end else "ends before it starts"
-            raise ValueError(f"cue {number} of the {track.lang} track ({_shown(cue)}) {how}")
-        if cue.start < previous_start:
-            raise ValueError(f"cue {number} of the {track.lang} track ({_shown(cue)}) starts before the one above it")
-        previous_start = cue.start
-        subtitles.append(srt.Subtitle(number, _td(cue.start), _td(cue.end), cue.text))
+def compose(track: Track, delivery: Delivery | None = None) -> str:
+    """The track as SRT text (UTF-8, ``\\n`` line ends); raises ValueError on a bad cue.
+    SRT holds neither the picture nor a style: ``delivery`` changes nothing."""
+    require_valid(track)
+    subtitles = [srt.Subtitle(number, _td(cue.start), _td(cue.end), cue.text)
+                 for number, cue in enumerate(track.cues, start=1)]
     return srt.compose(subtitles, reindex=False, start_index=1, strict=True)
 
 
@@ -69,10 +62,6 @@ def read_track(path: Path, lang: str, *, as_written: bool = False) -> Track:
     return Track(lang=lang, cues=cues)
 
 
-def _shown(cue: Cue) -> str:
-    return f"{srt.timedelta_to_srt_timestamp(_td(cue.start))} --> {srt.timedelta_to_srt_timestamp(_td(cue.end))}"
-
 
 def _td(seconds: float) -> timedelta:
-    # Round to whole milliseconds so the same floats always print the same timestamps.
-    return timedelta(milliseconds=round(seconds * 1000))
+    return timedelta(milliseconds=millis(seconds))

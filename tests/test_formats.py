@@ -1,0 +1,309 @@
+"""Subtitle formats: each file subpipe writes is read back by a client subpipe did not
+write (Chromium for WebVTT), every format file is one of a run's outputs, and each
+format's reader gives back what its composer wrote.
+
+One real run (tiny random-weight Whisper and MarianMT) is shared by the module; the
+browser checks need Debian's Chromium and Playwright, as tests/test_review.py does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import srt
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from subpipe.batch.jobs import Job
+from subpipe.batch.worker import request_of
+from subpipe.cli import main
+from subpipe.formats import FORMATS, format_of, vtt
+from subpipe.formats.base import Delivery
+from subpipe.formats.names import split_track
+from subpipe.formats.srt import laid_out
+from subpipe.script import shown
+from subpipe.types import Cue, Track
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+INSTALL_HINT = ("apt-get install -y chromium  and  .venv/bin/pip install playwright==1.65.2"
+                " (never 'playwright install': the tests use Debian's Chromium)")
+ORIGIN = "http://subpipe.test"  # served by the test itself (page.route): no network
+CODES = ["ur", "zh", "en", "ur-zh", "ur-en"]
+RLE, PDF = "\u202b", "\u202c"
+
+# Hand-made cues for what a random model can't say: an Urdu line that starts with a Latin
+# name and ends with neutral punctuation (right-to-left only if the file says so), and
+# a Mandarin line with full-width punctuation.
+UR = [("PTV کی خبریں، نو بجے!",), ("یہ دوسرا جملہ ہے۔", "اور یہ تیسرا!")]
+ZH = [("巴基斯坦电视台新闻！",), ("这是第二句话，", "还有第三句。")]
+EN = [("PTV news at nine!",), ("This is <the> second & line,", "and the third.")]
+TIMES = [(0.5, 2.52), (3.04, 5.7)]
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def made_tracks() -> dict[str, Track]:
+    """The hand-made tracks as a run writes them (Urdu marked), with their bilingual pairs."""
+    from subpipe.bilingual import bilingual_tracks
+
+    plain = {lang: Track(lang, tuple(Cue(a, b, lines) for (a, b), lines in zip(TIMES, texts)))
+             for lang, texts in (("ur", UR), ("zh", ZH), ("en", EN))}
+    written = {lang: laid_out(track, "rle") for lang, track in plain.items()}
+    written.update(bilingual_tracks(written, ["ur-zh", "ur-en"]))
+    return written
+
+
+def srt_cues(path: Path) -> list[tuple[int, int, str]]:
+    """(start ms, end ms, text) of each cue of an SRT, as the ``srt`` library reads it."""
+    return [(round(s.start.total_seconds() * 1000), round(s.end.total_seconds() * 1000), s.content)
+            for s in srt.parse(path.read_text(encoding="utf-8"))]
+
+
+@pytest.fixture(scope="module")
+def marian_config(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], tiny_asr: str) -> Path:
+    models = "\n".join(f'"{pair}" = "{path}"' for pair, path in tiny_models.items())
+    path = tmp_path_factory.mktemp("config") / "marian.toml"
+    path.write_text(tiny_asr + "[vad]\nenabled = false\n"
+                    f"[translate]\nmax_new_tokens = 8\n[translate.models]\n{models}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ran(media: Path, marian_config: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One real run into every format: Urdu, translated into Mandarin and English."""
+    out = tmp_path_factory.mktemp("ran")
+    shutil.copy(media / "tone.mkv", out / "film.mkv")
+    args = ("run", out / "film.mkv", "--lang", "ur", "--to", "zh,en", "--config", marian_config)
+    result = invoke(*args, "--format", "srt,vtt")
+    assert result.exit_code == 0, result.stderr
+    return {"out": out, "args": args, "stdout": result.stdout,
+            "bytes": {p.name: p.read_bytes() for p in out.iterdir() if split_track(p.name)}}
+
+
+# ---- the run's outputs -----------------------------------------------------------------
+
+def test_every_format_file_is_an_output_in_the_manifest(ran: dict) -> None:
+    out = ran["out"]
+    expected = [out / f"film.{code}.{ext}" for code in CODES for ext in ("srt", "vtt")]
+    assert sorted(ran["stdout"].split()) == sorted(map(str, expected))
+    manifest = json.loads((out / "film.subpipe.json").read_text())
+    assert sorted(manifest["files"]) == sorted(p.name for p in expected)
+    for path in expected:
+        assert manifest["files"][path.name]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_output_formats_setting_gives_the_same_bytes_and_an_edit_is_refused(ran: dict, marian_config: Path,
+                                                                            tmp_path: Path) -> None:
+    config = tmp_path / "formats.toml"
+    config.write_text(marian_config.read_text() + '[output]\nformats = ["srt", "vtt"]\n')
+    args = [a if a != marian_config else config for a in ran["args"]]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    out = ran["out"]
+    assert {name: (out / name).read_bytes() for name in ran["bytes"]} == ran["bytes"]
+    edited = out / "film.zh.vtt"
+    edited.write_bytes(ran["bytes"]["film.zh.vtt"] + b"\n")
+    try:
+        result = invoke(*args)
+        assert result.exit_code == 3
+        assert "film.zh.vtt was changed since subpipe wrote it" in result.stderr
+    finally:
+        edited.write_bytes(ran["bytes"]["film.zh.vtt"])
+
+
+def test_an_unknown_format_is_a_usage_error(media: Path, tmp_path: Path) -> None:
+    result = invoke("run", media / "tone.wav", "--format", "srt,docx", "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "Invalid value for '--format': 'docx' is not one of srt, vtt" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_batch_format_flag_reaches_each_film() -> None:
+    request, config = request_of(Job(Path("film.mkv"), "ur", formats=("vtt", "srt")))
+    assert config.output.formats == ("vtt", "srt")
+    assert request_of(Job(Path("film.mkv"), "ur"))[1].output.formats == ("srt",)
+
+
+def test_translate_writes_every_format_but_never_the_editors_srt(marian_config: Path, tmp_path: Path) -> None:
+    source = tmp_path / "film.ur.srt"
+    source.write_text(FORMATS["srt"].compose(made_tracks()["ur"], Delivery()), encoding="utf-8")
+    before = source.read_bytes()
+    result = invoke("translate", source, "--to", "en", "--format", "srt,vtt", "--config", marian_config)
+    assert result.exit_code == 0, result.stderr
+    names = [Path(line).name for line in result.stdout.split()]
+    assert names == ["film.ur.vtt", "film.en.srt", "film.en.vtt", "film.ur-en.srt", "film.ur-en.vtt"]
+    assert source.read_bytes() == before
+
+
+# ---- WebVTT in Chromium ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module, with a profile of its own."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is missing ({CHROMIUM}); the WebVTT tests need it: {INSTALL_HINT}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"Playwright's Python package is missing: {INSTALL_HINT}")
+    profile = tempfile.mkdtemp(prefix="subpipe-chromium-")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), headless=True,
+                                                        args=CHROMIUM_ARGS)
+        context.set_default_timeout(15_000)
+        yield context
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+# Every track loaded into a <video>, then each cue as the browser has it: times in ms, the
+# text of its HTML (a <br> per line break), the languages of its spans, and for each line
+# whether its logical end is drawn left of its start (right-to-left).
+_READ_TRACKS = """async () => {
+  const video = document.querySelector('video');
+  await Promise.all([...video.querySelectorAll('track')].map(t => new Promise((ok, bad) => {
+    t.addEventListener('load', ok); t.addEventListener('error', () => bad(new Error('no load: ' + t.src)));
+    t.track.mode = 'hidden'; if (t.readyState === 2) ok();
+  })));
+  const box = document.getElementById('box');
+  const text = node => [...node.childNodes].map(n => n.nodeName === 'BR' ? '\\n'
+      : n.nodeType === 3 ? n.data : text(n)).join('');
+  const marks = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/;  // invisible: not measured
+  const ends = node => {
+    const t = node.firstChild, r = document.createRange(), at = i => {
+      r.setStart(t, i); r.setEnd(t, i + 1); return r.getBoundingClientRect(); };
+    let i = 0, j = t.length - 1;
+    while (marks.test(t.data[i])) i++;
+    while (marks.test(t.data[j])) j--;
+    return at(j).right <= at(i).left;
+  };
+  return [...video.querySelectorAll('track')].map(t => [...t.track.cues].map(cue => {
+    box.replaceChildren(cue.getCueAsHTML());
+    const spans = [...box.querySelectorAll('[lang]')];
+    return {start: Math.round(cue.startTime * 1000), end: Math.round(cue.endTime * 1000), text: text(box),
+            langs: spans.map(s => s.lang), rtl: spans.map(ends)};
+  }));
+}"""
+
+
+def browser_cues(context, files: dict[str, Path]) -> dict[str, list[dict]]:  # noqa: ANN001 - Playwright's
+    """Each WebVTT of ``files`` (by name) as Chromium reads it, loaded as a <track>."""
+    tracks = "".join(f'<track kind="subtitles" src="/{name}" srclang="{split_track(name)[1].split("-")[0]}">'
+                     for name in files)
+    page_html = (f'<!doctype html><meta charset="utf-8"><video>{tracks}</video>'
+                 '<div id="box" style="unicode-bidi: plaintext; white-space: pre-line; font-size: 40px"></div>')
+    page = context.new_page()
+
+    def serve(route) -> None:  # noqa: ANN001
+        name = route.request.url.removeprefix(ORIGIN + "/")
+        if name in files:
+            route.fulfill(body=files[name].read_bytes(), content_type="text/vtt; charset=utf-8")
+        else:
+            route.fulfill(body=page_html, content_type="text/html; charset=utf-8")
+
+    page.route(f"{ORIGIN}/**", serve)
+    try:
+        page.goto(f"{ORIGIN}/")
+        return dict(zip(files, page.evaluate(_READ_TRACKS)))
+    finally:
+        page.close()
+
+
+def assert_same_as_srt(cues: list[dict], srt_path: Path) -> None:
+    expected = srt_cues(srt_path)
+    assert len(cues) == len(expected), srt_path.name
+    for number, (cue, (start, end, text)) in enumerate(zip(cues, expected), start=1):
+        assert (cue["start"], cue["end"], cue["text"]) == (start, end, text), (srt_path.name, number)
+
+
+def test_chromium_reads_the_runs_webvtt_as_its_srt(browser, ran: dict) -> None:
+    out = ran["out"]
+    files = {f"film.{code}.vtt": out / f"film.{code}.vtt" for code in CODES}
+    read = browser_cues(browser, files)
+    for name, cues in read.items():
+        assert_same_as_srt(cues, out / name.replace(".vtt", ".srt"))
+    assert read["film.ur.vtt"], "the tiny model's output should make at least one cue"
+    assert all(cue["langs"] == ["ur"] * len(cue["langs"]) and cue["langs"] for cue in read["film.ur.vtt"])
+
+
+def test_chromium_reads_language_and_urdu_direction(browser, tmp_path: Path) -> None:
+    files = {}
+    for code, track in made_tracks().items():
+        for name in ("srt", "vtt"):
+            path = tmp_path / f"film.{code}.{name}"
+            path.write_text(FORMATS[name].compose(track, Delivery()), encoding="utf-8")
+        files[f"film.{code}.vtt"] = tmp_path / f"film.{code}.vtt"
+    read = browser_cues(browser, files)
+    for name, cues in read.items():
+        assert_same_as_srt(cues, tmp_path / name.replace(".vtt", ".srt"))
+    assert [c["langs"] for c in read["film.ur-zh.vtt"]] == [["ur", "zh-Hans"], ["ur", "ur", "zh-Hans", "zh-Hans"]]
+    assert [c["langs"] for c in read["film.zh.vtt"]] == [["zh-Hans"], ["zh-Hans", "zh-Hans"]]
+    # Each Urdu line ends at its left, its "!" there too, though the first starts with "PTV".
+    assert [c["rtl"] for c in read["film.ur.vtt"]] == [[True], [True, True]]
+    assert [c["rtl"][:1] for c in read["film.ur-en.vtt"]] == [[True], [True]]
+    assert [c["rtl"] for c in read["film.en.vtt"]] == [[False], [False, False]]
+
+
+# ---- composing and reading ---------------------------------------------------------------
+
+LINES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1,
+                max_size=30).filter(lambda s: s.strip() and shown(s).strip() == s.strip() and "\u2028" not in s)
+
+
+@st.composite
+def tracks(draw) -> Track:  # noqa: ANN001
+    cues, start = [], 0.0
+    for _ in range(draw(st.integers(0, 5))):
+        start += draw(st.integers(0, 5000)) / 1000
+        end = start + draw(st.integers(1, 7000)) / 1000
+        cues.append(Cue(round(start, 3), round(end, 3), tuple(s.strip() for s in draw(st.lists(LINES, min_size=1,
+                                                                                               max_size=3)))))
+    return Track(draw(st.sampled_from(["zh", "en"])), tuple(cues))
+
+
+@settings(max_examples=150, deadline=None)
+@given(tracks())
+def test_webvtt_gives_back_what_it_was_given(track: Track) -> None:
+    text = vtt.compose(track)
+    parsed = vtt.read_bytes(text.encode("utf-8"))
+    assert parsed.problems == ()
+    assert [(e.start, e.end, tuple(map(shown, e.lines))) for e in parsed.cues] == \
+        [(c.start, c.end, c.lines) for c in track.cues]
+    assert format_of(text.encode("utf-8")).name == "vtt"
+
+
+def test_webvtt_escapes_text_and_keeps_an_editors_italics() -> None:
+    track = Track("en", (Cue(1.0, 2.0, ("a <x> & --> c", "<i>so</i> <font color=red>red</font>{\\an8}")),))
+    assert vtt.compose(track).split("\n")[4:6] == ["<lang en>a &lt;x&gt; &amp; --&gt; c</lang>",
+                                                   "<lang en><i>so</i> red</lang>"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("1\n00:01.000 -> 00:02.000\nx", "expected a timing line, found '1'; block skipped"),
+    ("00:00:01,000 --> 00:00:02.000\nx", "'00:00:01,000' is not a timestamp (hh:mm:ss.ttt)"),
+    ("00:1:01.000 --> 00:00:02.000\nx", "timestamp '00:1:01.000': minutes need 2 digits"),
+    ("00:61.000 --> 01:02.500\nx", "timestamp '00:61.000': seconds 61 out of range 00-59"),
+    ("00:01.000 --> 01:02.5\nx", "timestamp '01:02.5': milliseconds need 3 digits"),
+    ("00:01.000-->00:02.000\nx", "the arrow needs a space on each side"),
+])
+def test_webvtt_reader_names_each_defect(body: str, message: str) -> None:
+    parsed = vtt.read_bytes(f"WEBVTT\n\n{body}\n".encode())
+    assert any(message in f.message for f in parsed.problems), parsed.problems
+
+
+def test_webvtt_without_its_header_is_unreadable() -> None:
+    from subpipe.formats.base import Unreadable
+
+    with pytest.raises(Unreadable, match="no WEBVTT header"):
+        vtt.read_bytes(b"WEBVTTX\n\n00:01.000 --> 00:02.000\nx\n")
