@@ -1,6 +1,6 @@
 """The command line: a thin shell over the library. Errors become exit codes here only.
 
-    subpipe run | translate | check | batch | review | models | cache clean
+    subpipe run | translate | export | check | batch | review | models | cache clean
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_formats, with_overrides
 from .errors import SubpipeError, UsageError
-from .formats import FORMATS
+from .formats import FORMATS, chosen
 from .formats.names import REPORT_NAME
 from .interrupt import Interrupted, interrupted, signals_interrupt
 from .listen import speech_of
 from .media import choose_stream, probe, read_audio
-from .pipeline import RunRequest, translate_file, writable_folder
+from .pipeline import RunRequest, export_file, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
 from .types import LANGUAGES
@@ -40,6 +40,9 @@ from .types import LANGUAGES
 DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the GPU when there is one. "
                "On a GPU: [asr] gpu_backend, greedy through the graph-captured decoder.")
 
+
+# What `export` writes an SRT as: every format but SRT itself.
+_EXPORTED = tuple(name for name in FORMATS if name != "srt")
 
 # Options several commands share, worded once.
 _config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
@@ -191,6 +194,32 @@ def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | No
     except SubpipeError as exc:
         raise _Fail(exc) from None
     _report(result)
+
+
+@main.command()
+@click.argument("srt_file", metavar="TRACK.srt", type=click.Path(path_type=Path))
+@click.option("--format", "formats", required=True, metavar="FORMATS",
+              help=f"What to write, comma-separated: {', '.join(_EXPORTED)}.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the files (default: beside TRACK.srt).")
+@click.option("--lang", default=None,
+              help="Language of TRACK.srt: ur, zh, en or a pair such as ur-zh (default: from its name, "
+                   "<film>.<lang>.srt).")
+@click.option("--video", type=click.Path(path_type=Path), default=None,
+              help="The film: its picture size (ASS) and frame rate (TTML) (default: 1920x1080 at the rules' rate).")
+@_config_option
+@_force_option
+def export(srt_file: Path, formats: str, out_dir: Path | None, lang: str | None, video: Path | None,
+           config_path: Path | None, force: bool) -> None:
+    """Write TRACK.srt (an editor's corrected track) as <film>.<lang>.<ext> in other formats."""
+    wanted = _format_names(formats, _EXPORTED)
+    try:
+        paths = export_file(srt_file, lang, chosen(wanted), _config(config_path), out_dir=out_dir, video=video,
+                            force=force)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    for path in paths:
+        click.echo(str(path))
 
 
 class _Jobs(click.ParamType):

@@ -23,11 +23,11 @@ from .digest import sha256_file
 from .errors import InputError, OutputError, SubpipeError, UsageError
 from .findings import Finding, record
 from .formats import FORMATS, Delivery, Format, chosen
-from .formats.names import review_name, track_name
+from .formats.names import review_name, split_track, track_name
 from .formats.srt import laid_out
 from .glossary import Glossary, load_glossary
 from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
-from .media import MediaInfo, check_readable
+from .media import MediaInfo, check_readable, probe
 from .outputs import OutputSet
 from .review import write_review
 from .rules import Rules, judge_track, rule_breaks
@@ -343,6 +343,42 @@ def translate_file(
     for line in [f.described() for f in findings] + done.uses:
         log.info("%s", line)
     return RunResult(src, paths, len(source.cues), 0.0, tuple(findings), (), tuple(done.notices))
+
+
+def export_file(srt_path: Path, lang: str | None, formats: Sequence[Format], config: Config, *,
+                out_dir: Path | None = None, video: Path | None = None, force: bool = False) -> tuple[Path, ...]:
+    """``film.ur.srt`` (an editor's corrected track) as ``film.ur.<ext>`` in each of
+    ``formats``, beside it or in ``out_dir``, under the outputs' lock and overwrite rules.
+    The language comes from the name (``ur``, or a pair such as ``ur-zh``), else ``lang``;
+    the picture's size and frame rate from ``video`` when given."""
+    stem, code = _export_name(srt_path, lang)
+    info = probe(video) if video is not None else None
+    out = output_dir(srt_path, out_dir)
+    source = FORMATS["srt"].read(srt_path, code)
+    _require_in_order(source, srt_path)
+    track = laid_out(source, config.output.urdu_direction_marks)
+    meta = {"model": "", "backend": "export",
+            "settings": {"source": srt_path.name, "source_sha256": sha256_file(srt_path),
+                         "urdu_direction_marks": config.output.urdu_direction_marks}}
+    with OutputSet(out, stem) as outputs:
+        if srt_path.resolve() in [track_path(out, stem, code, fmt).resolve() for fmt in formats]:
+            raise UsageError(f"{srt_path.name} would be written over itself: export it to another format")
+        return write_tracks({code: track}, outputs, meta, force, formats, delivery_of(config, info, code))
+
+
+def _export_name(path: Path, lang: str | None) -> tuple[str, str]:
+    """``film.ur-zh.srt`` -> (``film``, ``ur-zh``): the language from the name, else ``lang``."""
+    split = split_track(path.name)
+    if split is not None:
+        if lang is not None and lang != split[1]:
+            raise UsageError(f"{path.name} is named as a {split[1]} track, but --lang says {lang}")
+        return split[0], split[1]
+    if lang is None:
+        raise UsageError(f"can't tell the language of {path.name}: name it <film>.<lang>.srt or give --lang")
+    parts = lang.split("-")
+    if len(parts) > 2 or len(set(parts)) != len(parts) or not set(parts) <= set(LANGUAGES):
+        raise UsageError(f"--lang {lang}: give ur, zh, en or a pair such as ur-zh")
+    return path.stem, lang
 
 
 def _require_in_order(track: Track, path: Path) -> None:

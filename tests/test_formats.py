@@ -146,6 +146,56 @@ def test_translate_writes_every_format_but_never_the_editors_srt(marian_config: 
     assert source.read_bytes() == before
 
 
+# ---- export ---------------------------------------------------------------------------
+
+def test_export_writes_what_a_run_would_beside_the_track(desk: Path, tmp_path: Path) -> None:
+    for code, track in made_tracks().items():
+        source = tmp_path / f"film.{code}.srt"
+        shutil.copy(desk / source.name, source)
+        result = invoke("export", source, "--format", "vtt")
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == f"{tmp_path / f'film.{code}.vtt'}\n"
+        assert (tmp_path / f"film.{code}.vtt").read_text(encoding="utf-8") == vtt.compose(track), code
+    manifest = json.loads((tmp_path / "film.subpipe.json").read_text())
+    record = manifest["files"]["film.ur-zh.vtt"]
+    assert record["backend"] == "export" and record["settings"]["source"] == "film.ur-zh.srt"
+
+
+def test_export_keeps_the_overwrite_rules(desk: Path, tmp_path: Path) -> None:
+    source = tmp_path / "film.zh.srt"
+    shutil.copy(desk / source.name, source)
+    assert invoke("export", source, "--format", "vtt").exit_code == 0
+    assert invoke("export", source, "--format", "vtt").exit_code == 0  # its own, unchanged: replaced
+    written = tmp_path / "film.zh.vtt"
+    written.write_text(written.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    result = invoke("export", source, "--format", "vtt")
+    assert result.exit_code == 3 and "film.zh.vtt was changed since subpipe wrote it" in result.stderr
+    assert invoke("export", source, "--format", "vtt", "--force").exit_code == 0
+
+
+@pytest.mark.parametrize("name, extra, message", [
+    ("notes.srt", (), "can't tell the language of notes.srt: name it <film>.<lang>.srt or give --lang"),
+    ("film.zh.srt", ("--lang", "ur"), "film.zh.srt is named as a zh track, but --lang says ur"),
+    ("notes.srt", ("--lang", "ur-ur"), "--lang ur-ur: give ur, zh, en or a pair such as ur-zh"),
+    ("film.zh.srt", ("--format", "srt"), "Invalid value for '--format': 'srt' is not one of vtt"),
+    ("missing.zh.srt", (), "missing.zh.srt does not exist"),
+])
+def test_export_usage_errors(desk: Path, tmp_path: Path, name: str, extra: tuple[str, ...], message: str) -> None:
+    if name != "missing.zh.srt":
+        shutil.copy(desk / "film.zh.srt", tmp_path / name)
+    result = invoke("export", tmp_path / name, *(extra if "--format" in extra else ("--format", "vtt", *extra)))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if name == "missing.zh.srt" else [name])
+
+
+def test_export_takes_the_language_from_lang(desk: Path, tmp_path: Path) -> None:
+    shutil.copy(desk / "film.ur-zh.srt", tmp_path / "notes.srt")
+    result = invoke("export", tmp_path / "notes.srt", "--lang", "ur-zh", "--format", "vtt", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "o" / "notes.ur-zh.vtt").read_text(encoding="utf-8") == vtt.compose(made_tracks()["ur-zh"])
+
+
 # ---- WebVTT in Chromium ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -237,16 +287,25 @@ def test_chromium_reads_the_runs_webvtt_as_its_srt(browser, ran: dict) -> None:
     assert all(cue["langs"] == ["ur"] * len(cue["langs"]) and cue["langs"] for cue in read["film.ur.vtt"])
 
 
-def test_chromium_reads_language_and_urdu_direction(browser, tmp_path: Path) -> None:
-    files = {}
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made tracks as an editor's SRTs."""
+    folder = tmp_path_factory.mktemp("desk")
     for code, track in made_tracks().items():
-        for name in ("srt", "vtt"):
-            path = tmp_path / f"film.{code}.{name}"
-            path.write_text(FORMATS[name].compose(track, Delivery()), encoding="utf-8")
+        (folder / f"film.{code}.srt").write_text(FORMATS["srt"].compose(track, Delivery()), encoding="utf-8")
+    return folder
+
+
+def test_chromium_reads_language_and_urdu_direction(browser, desk: Path, tmp_path: Path) -> None:
+    files = {}
+    for code in made_tracks():
+        result = invoke("export", desk / f"film.{code}.srt", "--format", "vtt", "--out", tmp_path)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == f"{tmp_path / f'film.{code}.vtt'}\n"
         files[f"film.{code}.vtt"] = tmp_path / f"film.{code}.vtt"
     read = browser_cues(browser, files)
     for name, cues in read.items():
-        assert_same_as_srt(cues, tmp_path / name.replace(".vtt", ".srt"))
+        assert_same_as_srt(cues, desk / name.replace(".vtt", ".srt"))
     assert [c["langs"] for c in read["film.ur-zh.vtt"]] == [["ur", "zh-Hans"], ["ur", "ur", "zh-Hans", "zh-Hans"]]
     assert [c["langs"] for c in read["film.zh.vtt"]] == [["zh-Hans"], ["zh-Hans", "zh-Hans"]]
     # Each Urdu line ends at its left, its "!" there too, though the first starts with "PTV".

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import srt
 
+from ..bilingual import split_pair
 from ..errors import InputError
 from ..script import mark_rtl, visible
 from ..types import Cue, Track
-from .base import Delivery, millis, require_valid
+from .base import Delivery, languages, millis, require_valid
 
 
 def compose(track: Track, delivery: Delivery | None = None) -> str:
@@ -31,12 +32,19 @@ def compose(track: Track, delivery: Delivery | None = None) -> str:
 
 
 def laid_out(track: Track, rtl_marks: str) -> Track:
-    """``track`` as it is written: each line of an Urdu track wrapped in direction marks
-    (``[output] urdu_direction_marks``), so players place its punctuation right."""
-    if track.lang != "ur":
+    """``track`` as it is written: each Urdu line wrapped in direction marks (``[output]
+    urdu_direction_marks``), so players place its punctuation right; in a bilingual track
+    (``ur-zh``), the Urdu lines of each cue."""
+    langs = languages(track.lang)
+    if "ur" not in langs:
         return track
-    return Track(track.lang, tuple(Cue(c.start, c.end, tuple(mark_rtl(line, rtl_marks) for line in c.lines))
-                                   for c in track.cues))
+    if len(langs) == 1:
+        return Track(track.lang, tuple(Cue(c.start, c.end, tuple(mark_rtl(line, rtl_marks) for line in c.lines))
+                                       for c in track.cues))
+    return Track(track.lang, tuple(
+        Cue(c.start, c.end, tuple(mark_rtl(line, rtl_marks) if lang == "ur" else line
+                                  for lang, lines in split_pair(c.lines, langs) for line in lines))
+        for c in track.cues))
 
 
 def read_track(path: Path, lang: str, *, as_written: bool = False) -> Track:
