@@ -113,7 +113,9 @@ def delivery_of(config: Config, info: MediaInfo | None, lang: str) -> Delivery:
     rules' frame rate) and the house style of ``[output]``."""
     fps = info.fps if info is not None and info.fps else config.rules_for(lang.split("-")[0]).fps
     size = info.size if info is not None and info.size else (Delivery.width, Delivery.height)
-    return Delivery(width=size[0], height=size[1], fps=fps)
+    o = config.output
+    return Delivery(width=size[0], height=size[1], fps=fps, fonts=dict(o.fonts), font_scale=dict(o.font_scale),
+                    target_scale=o.target_scale, target_above=o.target_above)
 
 
 def run(

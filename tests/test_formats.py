@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from subpipe.batch.jobs import Job
 from subpipe.batch.worker import request_of
 from subpipe.cli import main
-from subpipe.formats import FORMATS, format_of, vtt
+from subpipe.formats import FORMATS, format_of, ttml, vtt
 from subpipe.formats.base import Delivery
 from subpipe.formats.names import split_track
 from subpipe.formats.srt import laid_out
@@ -37,6 +37,7 @@ INSTALL_HINT = ("apt-get install -y chromium  and  .venv/bin/pip install playwri
                 " (never 'playwright install': the tests use Debian's Chromium)")
 ORIGIN = "http://subpipe.test"  # served by the test itself (page.route): no network
 CODES = ["ur", "zh", "en", "ur-zh", "ur-en"]
+EXTENSIONS = ["srt", "vtt", "ttml", "ebu-tt-d.ttml"]
 RLE, PDF = "\u202b", "\u202c"
 
 # Hand-made cues for what a random model can't say: an Urdu line that starts with a Latin
@@ -84,7 +85,7 @@ def ran(media: Path, marian_config: Path, tmp_path_factory: pytest.TempPathFacto
     out = tmp_path_factory.mktemp("ran")
     shutil.copy(media / "tone.mkv", out / "film.mkv")
     args = ("run", out / "film.mkv", "--lang", "ur", "--to", "zh,en", "--config", marian_config)
-    result = invoke(*args, "--format", "srt,vtt")
+    result = invoke(*args, "--format", "srt,vtt,ttml,ebu-tt-d")
     assert result.exit_code == 0, result.stderr
     return {"out": out, "args": args, "stdout": result.stdout,
             "bytes": {p.name: p.read_bytes() for p in out.iterdir() if split_track(p.name)}}
@@ -94,7 +95,7 @@ def ran(media: Path, marian_config: Path, tmp_path_factory: pytest.TempPathFacto
 
 def test_every_format_file_is_an_output_in_the_manifest(ran: dict) -> None:
     out = ran["out"]
-    expected = [out / f"film.{code}.{ext}" for code in CODES for ext in ("srt", "vtt")]
+    expected = [out / f"film.{code}.{ext}" for code in CODES for ext in EXTENSIONS]
     assert sorted(ran["stdout"].split()) == sorted(map(str, expected))
     manifest = json.loads((out / "film.subpipe.json").read_text())
     assert sorted(manifest["files"]) == sorted(p.name for p in expected)
@@ -106,7 +107,7 @@ def test_every_format_file_is_an_output_in_the_manifest(ran: dict) -> None:
 def test_output_formats_setting_gives_the_same_bytes_and_an_edit_is_refused(ran: dict, marian_config: Path,
                                                                             tmp_path: Path) -> None:
     config = tmp_path / "formats.toml"
-    config.write_text(marian_config.read_text() + '[output]\nformats = ["srt", "vtt"]\n')
+    config.write_text(marian_config.read_text() + '[output]\nformats = ["srt", "vtt", "ttml", "ebu-tt-d"]\n')
     args = [a if a != marian_config else config for a in ran["args"]]
     result = invoke(*args)
     assert result.exit_code == 0, result.stderr
@@ -125,7 +126,7 @@ def test_output_formats_setting_gives_the_same_bytes_and_an_edit_is_refused(ran:
 def test_an_unknown_format_is_a_usage_error(media: Path, tmp_path: Path) -> None:
     result = invoke("run", media / "tone.wav", "--format", "srt,docx", "--out", tmp_path)
     assert result.exit_code == 2
-    assert "Invalid value for '--format': 'docx' is not one of srt, vtt" in result.stderr
+    assert "Invalid value for '--format': 'docx' is not one of srt, vtt, ttml, ebu-tt-d" in result.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -314,9 +315,137 @@ def test_chromium_reads_language_and_urdu_direction(browser, desk: Path, tmp_pat
     assert [c["rtl"] for c in read["film.en.vtt"]] == [[False], [False, False]]
 
 
+# ---- TTML through ttconv ------------------------------------------------------------------
+
+def ttconv_doc(path: Path):  # noqa: ANN201 - ttconv's ContentDocument
+    import xml.etree.ElementTree as ET
+
+    from ttconv.imsc.reader import to_model
+
+    return to_model(ET.parse(path))
+
+
+def ttconv_cues(doc) -> tuple[list[int], dict[int, list[str]]]:  # noqa: ANN001
+    """What ttconv shows, as it would present it: the times (ms) at which the screen
+    changes, and the lines on screen from each of those times."""
+    import ttconv.model as model
+    from ttconv.isd import ISD
+
+    changes, screens = [], {}
+    for offset, isd in ISD.generate_isd_sequence(doc):
+        ms = round(offset * 1000)
+        changes.append(ms)
+        lines = []
+        for region in isd.iter_regions():
+            for p in (e for e in region.dfs_iterator() if isinstance(e, model.P)):
+                line = ""
+                for e in p.dfs_iterator():
+                    if isinstance(e, model.Br):
+                        lines.append(line)
+                        line = ""
+                    elif isinstance(e, model.Text):
+                        line += e.get_text()
+                lines.append(line)
+        screens[ms] = lines
+    return changes, screens
+
+
+def assert_ttconv_shows_the_srt(doc, srt_path: Path) -> None:  # noqa: ANN001
+    expected = srt_cues(srt_path)
+    changes, screens = ttconv_cues(doc)
+    assert set(changes) - {0} == {t for a, b, _ in expected for t in (a, b)} - {0}, srt_path.name
+    for start, end, text in expected:
+        assert screens[start] == [shown(line) for line in text.split("\n")], (srt_path.name, start)
+
+
+def styles_of(root, element) -> dict[str, str]:  # noqa: ANN001
+    """The tts:* attributes an element gets from the styles it names, in order."""
+    by_id = {s.get(f"{{{ttml.XML}}}id"): s for s in root.iter(f"{{{ttml.TT}}}style")}
+    found: dict[str, str] = {}
+    for name in element.get("style", "").split():
+        found.update({k.split("}")[1]: v for k, v in by_id[name].attrib.items() if k.startswith(f"{{{ttml.TTS}}}")})
+    return found
+
+
+def test_ttconv_reads_each_ttml_as_its_srt_and_passes_imsc_11_text(ran: dict) -> None:
+    import xml.etree.ElementTree as ET
+
+    from ttconv.filters.doc.imsc11text import IMSC11TextFilter
+
+    out = ran["out"]
+    for code in CODES:
+        for ext in ("ttml", "ebu-tt-d.ttml"):
+            path = out / f"film.{code}.{ext}"
+            doc = ttconv_doc(path)
+            assert_ttconv_shows_the_srt(doc, out / f"film.{code}.srt")
+            IMSC11TextFilter().process(doc)  # raises on the first constraint broken
+        root = ET.parse(out / f"film.{code}.ttml").getroot()
+        assert root.get(f"{{{ttml.TTP}}}contentProfiles") == ttml.IMSC_11_TEXT
+        assert root.get(f"{{{ttml.TTP}}}frameRate") == "25"  # the film's
+        assert root.get(f"{{{ttml.XML}}}lang") == {"zh": "zh-Hans"}.get(code[:2], code[:2])
+
+
+def test_ttml_says_each_paragraphs_language_and_urdus_direction(desk: Path, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    for code in made_tracks():
+        result = invoke("export", desk / f"film.{code}.srt", "--format", "ttml,ebu-tt-d", "--out", tmp_path)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.split() == [str(tmp_path / f"film.{code}.ttml"), str(tmp_path / f"film.{code}.ebu-tt-d.ttml")]
+        for ext in ("ttml", "ebu-tt-d.ttml"):
+            path = tmp_path / f"film.{code}.{ext}"
+            assert_ttconv_shows_the_srt(ttconv_doc(path), desk / f"film.{code}.srt")
+            root = ET.parse(path).getroot()
+            paragraphs = list(root.iter(f"{{{ttml.TT}}}p"))
+            langs = [p.get(f"{{{ttml.XML}}}lang") for p in paragraphs]
+            if "-" in code:
+                tags = [{"zh": "zh-Hans"}.get(x, x) for x in code.split("-")]
+                assert langs == tags * 2, (code, langs)  # a p per language, source first
+            else:
+                assert set(langs) == {None}  # the document's
+            for p, lang in zip(paragraphs, langs):
+                urdu = (lang or root.get(f"{{{ttml.XML}}}lang")) == "ur"
+                for element in [p, *p.iter(f"{{{ttml.TT}}}span")]:
+                    style = styles_of(root, element)
+                    assert (style.get("direction"), style.get("unicodeBidi")) == (("rtl", "embed") if urdu
+                                                                                 else (None, None))
+            assert "\u202b" not in path.read_text(encoding="utf-8")  # direction is TTML's, not marks
+
+
+def test_ebu_tt_d_keeps_its_constraints(ran: dict) -> None:
+    """What EBU-TT-D (Tech 3380) asks beyond TTML that can be checked offline."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    for code in CODES:
+        root = ET.parse(ran["out"] / f"film.{code}.ebu-tt-d.ttml").getroot()
+        assert root.get(f"{{{ttml.TTP}}}timeBase") == "media" and root.get(f"{{{ttml.TTP}}}frameRate") is None
+        standard = root.find(f".//{{{ttml.EBUTTM}}}documentMetadata/{{{ttml.EBUTTM}}}conformsToStandard")
+        assert standard is not None and standard.text == "urn:ebu:tt:distribution:2018-04"
+        for element in root.find(f"{{{ttml.TT}}}body").iter():
+            # Styled by reference only, never inline on content.
+            assert not [k for k in element.attrib if k.startswith(f"{{{ttml.TTS}}}")], element.tag
+        for p in root.iter(f"{{{ttml.TT}}}p"):
+            assert p.get(f"{{{ttml.XML}}}id") and not (p.text or "").strip()
+            assert {c.tag for c in p} <= {f"{{{ttml.TT}}}span", f"{{{ttml.TT}}}br"}
+            assert all(re.fullmatch(r"\d{2}:\d{2}:\d{2}\.\d{3}", p.get(t)) for t in ("begin", "end"))
+        for region in root.iter(f"{{{ttml.TT}}}region"):
+            assert region.get(f"{{{ttml.TTS}}}origin").endswith("%")
+            assert region.get(f"{{{ttml.TTS}}}extent").endswith("%")
+
+
+@pytest.mark.parametrize("fps, rate, multiplier", [(25.0, "25", None), (30000 / 1001, "30", "1000 1001"),
+                                                   (24000 / 1001, "24", "1000 1001"), (50.0, "50", None)])
+def test_ttml_frame_rate_is_the_films(fps: float, rate: str, multiplier: str | None) -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(ttml.compose_imsc(made_tracks()["zh"], Delivery(fps=fps)).encode())
+    assert (root.get(f"{{{ttml.TTP}}}frameRate"), root.get(f"{{{ttml.TTP}}}frameRateMultiplier")) == (rate, multiplier)
+
+
 # ---- composing and reading ---------------------------------------------------------------
 
-LINES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1,
+LINES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Zl", "Zp")), min_size=1,
                 max_size=30).filter(lambda s: s.strip() and shown(s).strip() == s.strip() and "\u2028" not in s)
 
 
@@ -329,6 +458,20 @@ def tracks(draw) -> Track:  # noqa: ANN001
         cues.append(Cue(round(start, 3), round(end, 3), tuple(s.strip() for s in draw(st.lists(LINES, min_size=1,
                                                                                                max_size=3)))))
     return Track(draw(st.sampled_from(["zh", "en"])), tuple(cues))
+
+
+@settings(max_examples=100, deadline=None)
+@given(tracks())
+def test_ttml_gives_back_what_it_was_given(track: Track) -> None:
+    import re
+
+    for compose in (ttml.compose_imsc, ttml.compose_ebu_tt_d):
+        text = compose(track)
+        parsed = ttml.read_bytes(text.encode("utf-8"))
+        assert parsed.problems == ()
+        assert [(e.start, e.end, e.lines) for e in parsed.cues] == \
+            [(c.start, c.end, tuple(re.sub("[ ]+", " ", line) for line in c.lines)) for c in track.cues]
+        assert format_of(text.encode("utf-8")).name == "ttml"
 
 
 @settings(max_examples=150, deadline=None)
