@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 import srt
@@ -23,13 +27,18 @@ from hypothesis import strategies as st
 from subpipe.batch.jobs import Job
 from subpipe.batch.worker import request_of
 from subpipe.cli import main
-from subpipe.formats import FORMATS, format_of, ttml, vtt
+from subpipe.config import load_config
+from subpipe.fonts import fonts_folder
+from subpipe.formats import FORMATS, ass, format_of, ttml, vtt
 from subpipe.formats.base import Delivery
 from subpipe.formats.names import split_track
 from subpipe.formats.srt import laid_out
 from subpipe.script import shown
 from subpipe.types import Cue, Track
 
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = REPO / "tests" / "golden" / "formats"
+ARTIFACTS = REPO / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -37,7 +46,7 @@ INSTALL_HINT = ("apt-get install -y chromium  and  .venv/bin/pip install playwri
                 " (never 'playwright install': the tests use Debian's Chromium)")
 ORIGIN = "http://subpipe.test"  # served by the test itself (page.route): no network
 CODES = ["ur", "zh", "en", "ur-zh", "ur-en"]
-EXTENSIONS = ["srt", "vtt", "ttml", "ebu-tt-d.ttml"]
+EXTENSIONS = ["srt", "vtt", "ass", "ttml", "ebu-tt-d.ttml"]
 RLE, PDF = "\u202b", "\u202c"
 
 # Hand-made cues for what a random model can't say: an Urdu line that starts with a Latin
@@ -85,7 +94,7 @@ def ran(media: Path, marian_config: Path, tmp_path_factory: pytest.TempPathFacto
     out = tmp_path_factory.mktemp("ran")
     shutil.copy(media / "tone.mkv", out / "film.mkv")
     args = ("run", out / "film.mkv", "--lang", "ur", "--to", "zh,en", "--config", marian_config)
-    result = invoke(*args, "--format", "srt,vtt,ttml,ebu-tt-d")
+    result = invoke(*args, "--format", "srt,vtt,ass,ttml,ebu-tt-d")
     assert result.exit_code == 0, result.stderr
     return {"out": out, "args": args, "stdout": result.stdout,
             "bytes": {p.name: p.read_bytes() for p in out.iterdir() if split_track(p.name)}}
@@ -107,7 +116,7 @@ def test_every_format_file_is_an_output_in_the_manifest(ran: dict) -> None:
 def test_output_formats_setting_gives_the_same_bytes_and_an_edit_is_refused(ran: dict, marian_config: Path,
                                                                             tmp_path: Path) -> None:
     config = tmp_path / "formats.toml"
-    config.write_text(marian_config.read_text() + '[output]\nformats = ["srt", "vtt", "ttml", "ebu-tt-d"]\n')
+    config.write_text(marian_config.read_text() + '[output]\nformats = ["srt", "vtt", "ass", "ttml", "ebu-tt-d"]\n')
     args = [a if a != marian_config else config for a in ran["args"]]
     result = invoke(*args)
     assert result.exit_code == 0, result.stderr
@@ -126,7 +135,7 @@ def test_output_formats_setting_gives_the_same_bytes_and_an_edit_is_refused(ran:
 def test_an_unknown_format_is_a_usage_error(media: Path, tmp_path: Path) -> None:
     result = invoke("run", media / "tone.wav", "--format", "srt,docx", "--out", tmp_path)
     assert result.exit_code == 2
-    assert "Invalid value for '--format': 'docx' is not one of srt, vtt, ttml, ebu-tt-d" in result.stderr
+    assert "Invalid value for '--format': 'docx' is not one of srt, vtt, ass, ttml, ebu-tt-d" in result.stderr
     assert not list(tmp_path.iterdir())
 
 
@@ -443,6 +452,97 @@ def test_ttml_frame_rate_is_the_films(fps: float, rate: str, multiplier: str | N
     assert (root.get(f"{{{ttml.TTP}}}frameRate"), root.get(f"{{{ttml.TTP}}}frameRateMultiplier")) == (rate, multiplier)
 
 
+# ---- ASS through libass (ffmpeg) -----------------------------------------------------------
+
+# A plain picture the scripts are made for and drawn over: libass's output is the only
+# thing that changes a frame. The references are this machine's drawings (Debian 12's
+# libass, FriBidi, HarfBuzz and fonts); SUBPIPE_WRITE_GOLDEN=1 writes them again, after a
+# look at the frames in artifacts/.
+PICTURE = "color=c=0x203040:s=640x360:r=25:d=6"
+# Pixels more than this far from the reference (of 255) count as different...
+DIFFERENT = 48
+# ...and a frame may differ from its reference in this many, for antialiasing that
+# another build of FreeType may do otherwise: a moved "!" alone changes several times more.
+TOLERANCE = 60
+
+
+def ffmpeg(*args: str | Path) -> bytes:
+    return subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *map(str, args)], check=True,
+                          capture_output=True).stdout
+
+
+def gray(png: Path) -> np.ndarray:
+    return np.frombuffer(ffmpeg("-i", png, "-f", "rawvideo", "-pix_fmt", "gray", "-"), np.uint8).reshape(360, 640)
+
+
+def draw(script: Path | None, at: float, png: Path) -> np.ndarray:
+    """The frame at ``at`` s of the plain picture with ``script`` drawn over it by libass,
+    the configured fonts handed over as its fontsdir."""
+    fonts = load_config().output.fonts.values()
+    with fonts_folder(fonts) as folder:
+        drawn = f"ass={script}:fontsdir={folder}" if script else "null"
+        ffmpeg("-f", "lavfi", "-i", PICTURE, "-vf", drawn, "-ss", str(at), "-frames:v", "1", png)
+    return gray(png)
+
+
+@pytest.fixture(scope="module")
+def scripts(desk: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made tracks exported as ASS for a 640x360 film."""
+    folder = tmp_path_factory.mktemp("ass")
+    film = folder / "picture.mp4"
+    ffmpeg("-f", "lavfi", "-i", PICTURE, "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", film)
+    for code in made_tracks():
+        result = invoke("export", desk / f"film.{code}.srt", "--format", "ass", "--video", film, "--out", folder)
+        assert result.exit_code == 0, result.stderr
+    return folder
+
+
+def middle(cue: int) -> float:
+    start, end = TIMES[cue - 1]
+    return (start + end) / 2
+
+
+@pytest.mark.parametrize("code, cue", [("zh", 1), ("ur", 1), ("ur-zh", 2)])
+def test_libass_draws_each_script_as_its_reference(scripts: Path, tmp_path: Path, code: str, cue: int) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"ass-{code}.png"
+    frame = draw(scripts / f"film.{code}.ass", middle(cue), shot).astype(int)
+    plain = draw(None, middle(cue), tmp_path / "plain.png").astype(int)
+    changed = np.abs(frame - plain) > DIFFERENT
+    rows = np.flatnonzero(changed.any(axis=1))
+    assert changed.sum() > 300, "nothing drawn"
+    # Drawn in the lower part of the picture, above the bottom margin (8 % of 360 px).
+    assert rows.min() >= 360 // 2 and rows.max() <= 360 - 360 * 0.08, (rows.min(), rows.max())
+    golden = GOLDEN / f"ass-{code}.png"
+    if os.environ.get("SUBPIPE_WRITE_GOLDEN"):
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, golden)
+    different = int((np.abs(frame - gray(golden)) > DIFFERENT).sum())
+    assert different <= TOLERANCE, f"{shot} differs from {golden} in {different} pixels"
+
+
+def test_urdu_punctuation_on_the_wrong_side_fails_the_reference(tmp_path: Path) -> None:
+    """The reference comparison sees what it is there for: without its direction marks,
+    the Urdu line that starts with "PTV" runs left to right and its "!" lands on the right."""
+    track = Track("ur", tuple(Cue(a, b, lines) for (a, b), lines in zip(TIMES, UR)))
+    script = tmp_path / "film.ur.ass"
+    script.write_text(ass.compose(track, Delivery(width=640, height=360, fonts=dict(load_config().output.fonts),
+                                                  font_scale=dict(load_config().output.font_scale))))
+    frame = draw(script, middle(1), tmp_path / "wrong.png").astype(int)
+    assert (np.abs(frame - gray(GOLDEN / "ass-ur.png")) > DIFFERENT).sum() > 3 * TOLERANCE
+
+
+def test_ass_names_the_films_size_and_the_fonts_of_its_scripts(scripts: Path) -> None:
+    text = (scripts / "film.ur-zh.ass").read_text(encoding="utf-8")
+    assert "PlayResX: 640\nPlayResY: 360\n" in text and "Language: ur\n" in text
+    styles = {line.split(",")[0][len("Style: "):]: line.split(",") for line in text.splitlines()
+              if line.startswith("Style: ")}
+    assert (styles["ur"][1], styles["ur"][-1]) == ("Awami Nastaliq", "-1")
+    assert (styles["zh"][1], styles["zh"][-1]) == ("WenQuanYi Zen Hei", "1")
+    # The target smaller than the source would be on its own: the house size times 0.75.
+    assert float(styles["zh"][2]) == pytest.approx(360 * ass.HOUSE_SIZE * 0.75)
+
+
 # ---- composing and reading ---------------------------------------------------------------
 
 LINES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Zl", "Zp")), min_size=1,
@@ -450,11 +550,11 @@ LINES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn
 
 
 @st.composite
-def tracks(draw) -> Track:  # noqa: ANN001
-    cues, start = [], 0.0
+def tracks(draw, centiseconds: bool = False) -> Track:  # noqa: ANN001
+    cues, start, step = [], 0.0, 10 if centiseconds else 1
     for _ in range(draw(st.integers(0, 5))):
-        start += draw(st.integers(0, 5000)) / 1000
-        end = start + draw(st.integers(1, 7000)) / 1000
+        start += draw(st.integers(0, 500)) * step / 1000
+        end = start + draw(st.integers(1, 700)) * step / 1000
         cues.append(Cue(round(start, 3), round(end, 3), tuple(s.strip() for s in draw(st.lists(LINES, min_size=1,
                                                                                                max_size=3)))))
     return Track(draw(st.sampled_from(["zh", "en"])), tuple(cues))
@@ -472,6 +572,38 @@ def test_ttml_gives_back_what_it_was_given(track: Track) -> None:
         assert [(e.start, e.end, e.lines) for e in parsed.cues] == \
             [(c.start, c.end, tuple(re.sub("[ ]+", " ", line) for line in c.lines)) for c in track.cues]
         assert format_of(text.encode("utf-8")).name == "ttml"
+
+
+@settings(max_examples=100, deadline=None)
+@given(tracks(centiseconds=True))
+def test_ass_gives_back_what_it_was_given(track: Track) -> None:
+    text = ass.compose(track)
+    parsed = ass.read_bytes(text.encode("utf-8"))
+    assert parsed.problems == ()
+    literal = str.maketrans({"{": "\uff5b", "}": "\uff5d", "\\": "\uff3c"})
+    assert [(e.start, e.end, e.lines) for e in parsed.cues] == \
+        [(c.start, c.end, tuple(line.translate(literal) for line in c.lines)) for c in track.cues]
+    assert format_of(text.encode("utf-8")).name == "ass"
+
+
+@pytest.mark.parametrize("event, message", [
+    ("Dialogue: 0,0:00:01.00,0:00:02,Default,,0,0,0,,x", "end '0:00:02' is not a timestamp (H:MM:SS.cc)"),
+    ("Dialogue: 0,0:00:61.00,0:00:62.00,Default,,0,0,0,,x", "minutes and seconds run 00-59"),
+    ("Dialogue: 0,0:00:01.00,0:00:02.00", "a Dialogue line with 3 of its 10 fields; event skipped"),
+])
+def test_ass_reader_names_each_defect(event: str, message: str) -> None:
+    parsed = ass.read_bytes(f"[Script Info]\nScriptType: v4.00+\n\n[Events]\n{event}\n".encode())
+    assert [f.message for f in parsed.problems if message in f.message], parsed.problems
+
+
+def test_ass_reader_takes_what_a_viewer_sees() -> None:
+    script = ("[Script Info]\nWrapStyle: 0\n\n[Events]\nFormat: Layer, Start, End, Style, Text\n"
+              "Dialogue: 0,0:00:01.00,0:00:03.00,zh,{\\an8}上面{\\i1}的{\\i0}字\\N第二\\h行\\n半\n"
+              "Dialogue: 0,0:00:01.00,0:00:03.00,en,the, English\n"
+              "Comment: 0,0:00:04.00,0:00:05.00,zh,not shown\n")
+    parsed = ass.read_bytes(script.encode())
+    # Two events of two styles at the same times: one bilingual cue, as a release shows it.
+    assert [(e.start, e.end, e.lines) for e in parsed.cues] == [(1.0, 3.0, ("上面的字", "第二\u00a0行 半", "the, English"))]
 
 
 @settings(max_examples=150, deadline=None)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..types import Track
-from . import srt, srt_strict, ttml, vtt
+from . import ass, srt, srt_strict, ttml, vtt
 from .base import Delivery, Parsed, Unreadable
 
 
@@ -37,6 +37,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     "srt": Format("srt", "srt", srt.compose, srt.read_track, srt_strict.read_bytes),
     "vtt": Format("vtt", "vtt", vtt.compose, vtt.read_track, vtt.read_bytes, vtt.looks_like),
+    "ass": Format("ass", "ass", ass.compose, ass.read_track, ass.read_bytes, ass.looks_like),
     "ttml": Format("ttml", "ttml", ttml.compose_imsc, ttml.read_track, ttml.read_bytes, ttml.looks_like),
     "ebu-tt-d": Format("ebu-tt-d", "ebu-tt-d.ttml", ttml.compose_ebu_tt_d, ttml.read_track, ttml.read_bytes,
                        ttml.looks_like),
