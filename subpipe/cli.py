@@ -1,6 +1,6 @@
 """The command line: a thin shell over the library. Errors become exit codes here only.
 
-    subpipe run | translate | export | check | batch | review | models | cache clean
+    subpipe run | translate | export | burn | check | batch | review | models | cache clean
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .batch.jobs import Job, Skipped, collect, nothing_to_do
 from .batch.local import run_all
 from .batch.report import JobResult, check_report, summary_table, write_report
 from .batch.worker import stage_cache
+from .burn import FITS, BurnRequest, burn, parse_aspect
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_formats, with_overrides
@@ -220,6 +221,33 @@ def export(srt_file: Path, formats: str, out_dir: Path | None, lang: str | None,
         raise _Fail(exc) from None
     for path in paths:
         click.echo(str(path))
+
+
+@main.command("burn")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--track", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="The subtitles: SRT, WebVTT, TTML, or an ASS script used as it is (default: the film's "
+                   "one <stem>.<lang>.srt beside it).")
+@click.option("--bilingual", is_flag=True, help="Burn the film's bilingual track (<stem>.<src>-<tgt>.srt).")
+@click.option("--aspect", default=None, metavar="W:H",
+              help="The output picture's shape, e.g. 9:16 for vertical clips (default: the film's).")
+@click.option("--fit", type=click.Choice(FITS), default="pad", show_default=True,
+              help="With --aspect: crop the picture to fill the shape, or pad it with black.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, metavar="OUT.mp4",
+              help="The film to write (default: <stem>.<lang>.burned.mp4 beside the video).")
+@_config_option
+@_force_option
+def burn_command(video: Path, track: Path | None, bilingual: bool, aspect: str | None, fit: str,
+                 output: Path | None, config_path: Path | None, force: bool) -> None:
+    """Burn subtitles into VIDEO (H.264/AAC MP4 through libass); the video itself is never touched."""
+    try:
+        config = _config(config_path)
+        request = BurnRequest(video, track, bilingual, parse_aspect(aspect) if aspect else None, fit, output, force)
+        with _ProgressBar("burning") as bar:
+            path = burn(request, config, progress=bar.start)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    click.echo(str(path))
 
 
 class _Jobs(click.ParamType):
@@ -506,16 +534,17 @@ def models(config_path: Path | None, verify: bool, prepare: bool) -> None:
 
 
 class _ProgressBar:
-    """A bar over the audio's duration on a terminal; nothing otherwise."""
+    """A bar over the film's duration on a terminal; nothing otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "transcribing") -> None:
         self.bar = None
         self.done = 0
+        self.label = label
 
     def start(self, total: float):
         if not sys.stderr.isatty():
             return None
-        self.bar = click.progressbar(length=max(1, round(total)), label="transcribing", file=sys.stderr)
+        self.bar = click.progressbar(length=max(1, round(total)), label=self.label, file=sys.stderr)
         self.bar.__enter__()
         return self.update
 

@@ -147,7 +147,10 @@ class Manifest:
             raise OverwriteRefused(f"{'; '.join(parts)}: use --force to overwrite")
 
     def record(self, path: Path, text: str, *, model: str, backend: str, settings: dict[str, Any]) -> None:
-        self.records[path.name] = Record(sha256_text(text), model, backend, settings)
+        self.record_sha256(path, sha256_text(text), model=model, backend=backend, settings=settings)
+
+    def record_sha256(self, path: Path, sha256: str, *, model: str, backend: str, settings: dict[str, Any]) -> None:
+        self.records[path.name] = Record(sha256, model, backend, settings)
 
     def save(self) -> None:
         data: dict[str, Any] = {"version": VERSION, "files": {k: asdict(v) for k, v in sorted(self.records.items())},

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .atomic import crash_point, remove_unless_held, stage_bytes, sync_folder, try_lock
+from .digest import sha256_file
 from .errors import OutputBusy, OutputError, SubpipeError
 from .formats.names import is_output, lock_name
 from .manifest import Manifest, manifest_path
@@ -83,14 +84,30 @@ class OutputSet:
                 pending[path.name] = self._staged(path, text).name
                 self.manifest.record(path, text, **meta)
                 crash_point("commit.staged")
-            self.manifest.pending = pending
-            self.manifest.save()  # the commit point
-            crash_point("commit.recorded")
-            self._finish()
+            self._commit_pending(pending)
         except BaseException:
             self._recover_after_failure()
             raise
         return tuple(texts)
+
+    def commit_staged(self, staged: Mapping[Path, Path], meta: dict[str, Any], force: bool) -> tuple[Path, ...]:
+        """Commit files already written to temporary names beside their outputs
+        (``atomic.staging``; ffmpeg's, say) as one set with their record, as ``commit`` does."""
+        self.guard(staged, force)
+        try:
+            for path, tmp in staged.items():
+                self.manifest.record_sha256(path, sha256_file(tmp), **meta)
+            self._commit_pending({path.name: tmp.name for path, tmp in staged.items()})
+        except BaseException:
+            self._recover_after_failure()
+            raise
+        return tuple(staged)
+
+    def _commit_pending(self, pending: dict[str, str]) -> None:
+        self.manifest.pending = pending
+        self.manifest.save()  # the commit point
+        crash_point("commit.recorded")
+        self._finish()
 
     def save_manifest(self) -> None:
         """Write the manifest alone (e.g. a review's sign-off recorded in ``extra``)."""

@@ -113,12 +113,15 @@ def _media_in(folder: Path, skipped: list[Skipped]) -> Iterator[Path]:
 
 def _written_by_us(path: Path) -> bool:
     """An output of an earlier run beside its video: a track, a manifest, a review page
-    and its proxy (which is media, but never to be subtitled), a batch report."""
+    and its proxy or a burned-in film (media, but never to be subtitled), a batch report."""
     name = path.name
     if name == names.REPORT_NAME or name.endswith((names.MANIFEST_SUFFIX, names.REVIEW_SUFFIX)):
         return True
     if name.endswith(names.PROXY_SUFFIX):
         return path.with_name(names.review_name(name.removesuffix(names.PROXY_SUFFIX))).exists()
+    burned = names.burned_stem(name)
+    if burned is not None:
+        return path.with_name(names.manifest_name(burned)).exists()
     track = names.split_track(name)
     if track is not None:
         return path.with_name(names.manifest_name(track[0])).exists()

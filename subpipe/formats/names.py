@@ -19,12 +19,26 @@ MANIFEST_SUFFIX = ".subpipe.json"
 REPORT_NAME = "subpipe-batch.json"
 REVIEW_SUFFIX = ".review.html"
 PROXY_SUFFIX = ".proxy.mp4"
+# A film with its subtitles burned in (``subpipe burn``): film.ur.burned.mp4, film.ur.burned-9x16.mp4.
+_BURNED = r"(?:[a-z]{2}(?:-[a-z]{2})?)\.burned(?:-[0-9]+x[0-9]+)?\.mp4"
 # Longest first, so that ``ebu-tt-d.ttml`` is found before ``ttml``.
 TRACK_EXTENSIONS = tuple(sorted({f.extension for f in FORMATS.values()}, key=len, reverse=True))
 
 
 def track_name(stem: str, code: str, extension: str = "srt") -> str:
     return f"{stem}.{code}.{extension}"
+
+
+def burned_name(stem: str, code: str, aspect: tuple[int, int] | None = None) -> str:
+    """``film.ur.burned.mp4``; ``film.ur.burned-9x16.mp4`` for a picture of another shape."""
+    shape = f"-{aspect[0]}x{aspect[1]}" if aspect else ""
+    return f"{stem}.{code}.burned{shape}.mp4"
+
+
+def burned_stem(name: str) -> str | None:
+    """``film`` from ``film.ur.burned.mp4``; None for a name no burned-in film has."""
+    match = re.fullmatch(rf"(.+)\.{_BURNED}", name)
+    return match.group(1) if match else None
 
 
 def manifest_name(stem: str) -> str:
@@ -68,8 +82,8 @@ def track_code(name: str) -> str | None:
 
 def is_output(name: str, stem: str) -> bool:
     """Whether ``name`` is one the outputs of ``stem`` may have (a track, the record,
-    the review page or its proxy)."""
+    the review page or its proxy, a burned-in film)."""
     extensions = "|".join(map(re.escape, TRACK_EXTENSIONS))
     own = (rf"{re.escape(stem)}\.(?:[a-z]{{2}}(?:-[a-z]{{2}})?\.(?:{extensions})"
            rf"|{re.escape(MANIFEST_SUFFIX[1:])}|{re.escape(REVIEW_SUFFIX[1:])}|{re.escape(PROXY_SUFFIX[1:])})")
-    return re.fullmatch(own, name) is not None
+    return re.fullmatch(own, name) is not None or burned_stem(name) == stem
