@@ -1,4 +1,9 @@
-"""``subpipe check``: lint an SRT file against the subtitle rules (shared RULES.md).
+"""``subpipe check``: lint a subtitle file against the subtitle rules (shared RULES.md).
+
+SRT, WebVTT, ASS and TTML (IMSC, EBU-TT-D) alike: each format's strict reader
+(``formats.Format.inspect``, chosen by what the file starts with) gives the cues and the
+file's defects, and the one judge of the rules (``rules.judge_entries``) decides; the
+markup of each format is not counted, as ``<i>`` is not.
 
 Unreadable files: ``check_file`` and ``check_bytes`` never raise for a bad file. A
 file that can't be read (not UTF-8, UTF-16, binary, text without SRT cues, can't be
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from subpipe.errors import UsageError
 from subpipe.findings import ERROR, WARNING, Finding
-from subpipe.formats import srt_strict
+from subpipe.formats import format_of
 from subpipe.formats.base import Parsed, Unreadable
 from subpipe.rules import (
     Layout,
@@ -55,7 +60,8 @@ class Report:
 def check_file(path: Path, rules: Mapping[str, Rules], *, lang: str | None = None,
                fps: float | None = None, audio_end: float | None = None,
                speech: Sequence[tuple[float, float]] | None = None) -> Report:
-    """Check one SRT file. ``rules`` maps language to Rules (from the config).
+    """Check one subtitle file (SRT, WebVTT, ASS, TTML). ``rules`` maps language to Rules
+    (from the config).
 
     ``lang`` is ``zh``/``ur``/``en``, a bilingual pair such as ``ur-zh``, or None (or
     ``auto``) to guess from the text; the report says which. ``fps``, ``audio_end``
@@ -75,24 +81,24 @@ def check_file(path: Path, rules: Mapping[str, Rules], *, lang: str | None = Non
 def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>",
                 lang: str | None = None, fps: float | None = None,
                 audio_end: float | None = None, speech: Sequence[tuple[float, float]] | None = None) -> Report:
-    """Check SRT bytes; see ``check_file``."""
+    """Check a subtitle file's bytes; see ``check_file``."""
     _check_fps(fps)
     try:
-        srt = srt_strict.read_bytes(data)
+        parsed = format_of(data).inspect(data)
     except Unreadable as exc:
         return _unreadable(name, exc.reason)
-    lang, source = _resolve_lang(lang, srt, rules)
+    lang, source = _resolve_lang(lang, parsed, rules)
     rules = {code: r.with_fps(fps) if fps else r for code, r in rules.items()}
     timing, layout = _rules_for(lang, rules)
-    findings = _reader_findings(srt) + _index_findings(srt.cues)
-    if not srt.cues:
+    findings = _reader_findings(parsed) + _index_findings(parsed.cues)
+    if not parsed.cues:
         findings.append(Finding("no_cues", "no cues: an empty track, as for a film without speech", WARNING,
                                 line=1, measured=0))
-    findings += judge_entries(srt.cues, timing, layout, audio_end)
+    findings += judge_entries(parsed.cues, timing, layout, audio_end)
     ordered = sorted(findings, key=lambda f: f.line or 0)
     if speech is not None:
-        ordered += untranscribed([c.to_cue() for c in srt.cues if c.timed], speech)
-    return Report(name, lang, source, timing.fps, len(srt.cues), tuple(ordered))
+        ordered += untranscribed([c.to_cue() for c in parsed.cues if c.timed], speech)
+    return Report(name, lang, source, timing.fps, len(parsed.cues), tuple(ordered))
 
 
 def exit_status(report: Report) -> int:
@@ -202,10 +208,10 @@ def _bilingual_pair(cue_lines: Sequence[tuple[str, ...]]) -> tuple[str, str] | N
     return mixed[0][0], mixed[0][1]
 
 
-def _resolve_lang(lang: str | None, srt: Parsed,
+def _resolve_lang(lang: str | None, parsed: Parsed,
                   rules: Mapping[str, Rules]) -> tuple[str, str]:
     if lang is None or lang == "auto":
-        lang, source = guess_lang(c.lines for c in srt.cues), "text"
+        lang, source = guess_lang(c.lines for c in parsed.cues), "text"
     else:
         source = "given"
     parts = lang.split("-")
@@ -235,8 +241,8 @@ def _unreadable(path: str, reason: str) -> Report:
     return Report(path, None, "", None, 0, (), unreadable=reason)
 
 
-def _reader_findings(srt: Parsed) -> list[Finding]:
-    return list(srt.problems)
+def _reader_findings(parsed: Parsed) -> list[Finding]:
+    return list(parsed.problems)
 
 
 def _index_findings(cues: Sequence[Entry]) -> list[Finding]:

@@ -477,7 +477,7 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
 
 
 @main.command()
-@click.argument("srt_file", metavar="FILE.srt", type=click.Path(path_type=Path))
+@click.argument("srt_file", metavar="FILE", type=click.Path(path_type=Path))
 @click.option("--lang", default=None,
               help="Language of the file: ur, zh, en, or a bilingual pair such as ur-zh "
                    "(default: guessed from the text).")
@@ -487,7 +487,7 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_config_option
 def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config_path: Path | None) -> None:
-    """Report every cue of FILE.srt that breaks a subtitle rule (exit 1 if any does)."""
+    """Report every cue of FILE (SRT, WebVTT, ASS or TTML) that breaks a subtitle rule (exit 1 if any does)."""
     try:
         config = _config(config_path)
         fps = audio_end = speech = None

@@ -543,6 +543,62 @@ def test_ass_names_the_films_size_and_the_fonts_of_its_scripts(scripts: Path) ->
     assert float(styles["zh"][2]) == pytest.approx(360 * ass.HOUSE_SIZE * 0.75)
 
 
+# ---- check on every format ----------------------------------------------------------------
+
+# Cues that break the rules every way a file's cues can: too short and too fast, too
+# close to the next, too long a line, overlapping, too long on screen, three lines.
+FAULTY = {
+    "zh": [("巴基斯坦电视台新闻",), ("这一行字幕实在是太长了远远超过了十六个字的限制",), ("一", "二", "三")],
+    "ur": [("پی ٹی وی کی خبریں اور تازہ ترین حالات",), ("یہ سطر بہت لمبی ہے اور بیالیس حروف سے کہیں زیادہ لمبی ہے",),
+           ("ایک", "دو", "تین")],
+    "en": [("PTV news and the latest on the weather",), ("This line is far too long for the forty-two character limit",),
+           ("one", "two", "three")],
+}
+FAULTY_TIMES = [(1.0, 1.5), (1.52, 4.0), (3.9, 12.0)]
+
+
+def report_lines(path: Path) -> list[str]:
+    from subpipe import check
+
+    report = check.check_file(path, load_config().rules)
+    assert check.exit_status(report) != 2, check.format_text(report)
+    return [f"{report.lang} {report.cue_count}"] + check.format_text(report).splitlines()[1:]
+
+
+def test_check_finds_in_every_format_what_it_finds_in_the_srt(tmp_path: Path) -> None:
+    from subpipe.bilingual import bilingual_tracks
+
+    plain = {lang: Track(lang, tuple(Cue(a, b, lines) for (a, b), lines in zip(FAULTY_TIMES, texts)))
+             for lang, texts in FAULTY.items()}
+    tracks = {lang: laid_out(track, "rle") for lang, track in plain.items()}
+    tracks.update(bilingual_tracks(tracks, ["ur-zh", "zh-en"]))
+    for code, track in tracks.items():
+        source = tmp_path / f"film.{code}.srt"
+        source.write_text(FORMATS["srt"].compose(track, Delivery()), encoding="utf-8")
+        result = invoke("export", source, "--format", "vtt,ass,ttml,ebu-tt-d")
+        assert result.exit_code == 0, result.stderr
+        expected = report_lines(source)
+        assert len(expected) > 5, expected  # every cue breaks a rule
+        for ext in EXTENSIONS[1:]:
+            assert report_lines(tmp_path / f"film.{code}.{ext}") == expected, (code, ext)
+
+
+def test_check_on_the_runs_files(ran: dict) -> None:
+    out = ran["out"]
+    for code in CODES:
+        expected = report_lines(out / f"film.{code}.srt")
+        for ext in ("vtt", "ttml", "ebu-tt-d.ttml"):
+            assert report_lines(out / f"film.{code}.{ext}") == expected, (code, ext)
+
+
+def test_check_cli_reads_webvtt(desk: Path, tmp_path: Path) -> None:
+    assert invoke("export", desk / "film.zh.srt", "--format", "vtt", "--out", tmp_path).exit_code == 0
+    result = invoke("check", tmp_path / "film.zh.vtt")
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.splitlines() == [f"{tmp_path / 'film.zh.vtt'}: 2 cues, language zh (assumed from the text),"
+                                          " 25 fps", "no problems found"]
+
+
 # ---- composing and reading ---------------------------------------------------------------
 
 LINES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Zl", "Zp")), min_size=1,
