@@ -17,6 +17,7 @@ bottom, clear of a phone app's controls).
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -78,8 +79,8 @@ def burn(request: BurnRequest, config: Config, *, progress: Callable[[float], Ca
         [config.output.fonts[lang] for lang in code.split("-")]
     with OutputSet(out.parent, request.video.stem) as outputs:
         outputs.guard([out], request.force)
-        with fonts_folder(families) as fonts:
-            ass_file = fonts / "subtitles.ass"
+        with fonts_folder(families) as fonts, tempfile.TemporaryDirectory(prefix="subpipe-burn-") as work:
+            ass_file = Path(work) / "subtitles.ass"
             ass_file.write_text(script, encoding="utf-8")
             with staging(out) as tmp:
                 _ffmpeg(info, _filters(info.size, (width, height), request.fit, ass_file, fonts), tmp,

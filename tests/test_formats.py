@@ -400,7 +400,7 @@ def test_ttml_says_each_paragraphs_language_and_urdus_direction(desk: Path, tmp_
     for code in made_tracks():
         result = invoke("export", desk / f"film.{code}.srt", "--format", "ttml,ebu-tt-d", "--out", tmp_path)
         assert result.exit_code == 0, result.stderr
-        assert result.stdout.split() == [str(tmp_path / f"film.{code}.ttml"), str(tmp_path / f"film.{code}.ebu-tt-d.ttml")]
+        assert result.stdout.split() == [str(tmp_path / f"film.{code}.{ext}") for ext in ("ttml", "ebu-tt-d.ttml")]
         for ext in ("ttml", "ebu-tt-d.ttml"):
             path = tmp_path / f"film.{code}.{ext}"
             assert_ttconv_shows_the_srt(ttconv_doc(path), desk / f"film.{code}.srt")
@@ -551,8 +551,8 @@ FAULTY = {
     "zh": [("巴基斯坦电视台新闻",), ("这一行字幕实在是太长了远远超过了十六个字的限制",), ("一", "二", "三")],
     "ur": [("پی ٹی وی کی خبریں اور تازہ ترین حالات",), ("یہ سطر بہت لمبی ہے اور بیالیس حروف سے کہیں زیادہ لمبی ہے",),
            ("ایک", "دو", "تین")],
-    "en": [("PTV news and the latest on the weather",), ("This line is far too long for the forty-two character limit",),
-           ("one", "two", "three")],
+    "en": [("PTV news and the latest on the weather",),
+           ("This line is far too long for the forty-two character limit",), ("one", "two", "three")],
 }
 FAULTY_TIMES = [(1.0, 1.5), (1.52, 4.0), (3.9, 12.0)]
 
@@ -659,7 +659,8 @@ def test_ass_reader_takes_what_a_viewer_sees() -> None:
               "Comment: 0,0:00:04.00,0:00:05.00,zh,not shown\n")
     parsed = ass.read_bytes(script.encode())
     # Two events of two styles at the same times: one bilingual cue, as a release shows it.
-    assert [(e.start, e.end, e.lines) for e in parsed.cues] == [(1.0, 3.0, ("上面的字", "第二\u00a0行 半", "the, English"))]
+    assert [(e.start, e.end, e.lines) for e in parsed.cues] == \
+        [(1.0, 3.0, ("上面的字", "第二\u00a0行 半", "the, English"))]
 
 
 @settings(max_examples=150, deadline=None)

@@ -52,8 +52,8 @@ def compose(track: Track, delivery: Delivery | None = None) -> str:
               f"Language: {LANG_TAGS[langs[0]]}", "", "[V4+ Styles]", f"Format: {', '.join(STYLE_FIELDS)}"]
     header += [_style(lang, delivery, target=index == 1) for index, lang in enumerate(langs)]
     header += ["", "[Events]", f"Format: {', '.join(EVENT_FIELDS)}"]
-    events = [f"Dialogue: 0,{_stamp(cue.start)},{_stamp(cue.end)},{langs[0]},,0,0,0,,{_text(cue.lines, langs, delivery)}"
-              for cue in track.cues]
+    events = [f"Dialogue: 0,{_stamp(cue.start)},{_stamp(cue.end)},{langs[0]},,0,0,0,,"
+              f"{_text(cue.lines, langs, delivery)}" for cue in track.cues]
     return "\n".join(header + events) + "\n"
 
 
