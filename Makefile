@@ -48,16 +48,20 @@ test: setup test-debs
 
 setup: ffmpeg $(STAMP) weights
 
-# Debian packages: ffmpeg for media; for the review page's browser tests, chromium
-# and fonts that cover Chinese and Urdu (only needed by `make test`).
-RUN_DEBS  := ffmpeg
-TEST_DEBS := ffmpeg chromium fonts-hosny-amiri fonts-wqy-zenhei
+# Debian packages: ffmpeg (with libass) for media, and the fonts ASS styles name and
+# `subpipe burn` hands libass: WenQuanYi Zen Hei (Chinese, 16 MB installed), Awami
+# Nastaliq (Urdu, 1.1 MB), DejaVu Sans (English), found through fontconfig. For the
+# browser tests, chromium and Amiri for the review page's Urdu (only `make test`).
+RUN_DEBS  := ffmpeg fontconfig fonts-wqy-zenhei fonts-sil-awami-nastaliq fonts-dejavu-core
+TEST_DEBS := $(RUN_DEBS) chromium fonts-hosny-amiri
+RUN_CHECK := command -v ffmpeg && command -v ffprobe && command -v fc-match && fc-list | grep -qi zenhei \
+             && fc-list | grep -qi 'awami nastaliq' && fc-list | grep -qi 'dejavu sans'
 
 ffmpeg:
-	@$(call debs,$(RUN_DEBS),command -v ffmpeg && command -v ffprobe)
+	@$(call debs,$(RUN_DEBS),$(RUN_CHECK))
 
 test-debs:
-	@$(call debs,$(TEST_DEBS),command -v ffmpeg && command -v ffprobe && command -v chromium && fc-list | grep -qi amiri && fc-list | grep -qi zenhei)
+	@$(call debs,$(TEST_DEBS),$(RUN_CHECK) && command -v chromium && fc-list | grep -qi amiri)
 
 # $(call debs,PACKAGES,CHECK): install PACKAGES when CHECK fails, as root; else say how.
 define debs

@@ -54,6 +54,16 @@ def stage_bytes(target: Path, data: bytes) -> Path:
     return tmp
 
 
+@contextmanager
+def staging(target: Path) -> Iterator[Path]:
+    """A temporary file beside ``target`` for another program to write (ffmpeg), locked
+    while it does, flushed to disk after, removed if anything fails; the caller renames
+    or commits it, its own lock guarding it from then on."""
+    with _temporary(target) as (f, tmp):
+        yield tmp
+        _finish(f, tmp)
+
+
 def is_temporary(name: str, target: str) -> bool:
     """Whether the file ``name`` is one of ours on the way to ``target`` (a file name)."""
     return re.fullmatch(rf"\.{re.escape(target)}\.[^./]+\.tmp", name) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from .errors import PipelineFailed
+from .script import line_lang
 from .types import Cue, Track
 
 MAX_SOURCE_LINES = 2
@@ -43,6 +44,17 @@ def bilingual_tracks(tracks: Mapping[str, Track], pairs: Sequence[str]) -> dict[
         if src in tracks and tgt in tracks:
             out[pair] = bilingual_track(tracks[src], tracks[tgt])
     return out
+
+
+def split_pair(lines: Sequence[str], pair: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A bilingual cue's lines as ``((source, lines), (target, lines))``, as
+    ``bilingual_track`` laid them: at most two source lines, the first line after them in
+    another script than the source's begins the target (a file's formats style each)."""
+    src, tgt = pair
+    lines = tuple(lines)
+    last = max(1, min(MAX_SOURCE_LINES, len(lines) - 1))
+    cut = next((k for k in range(1, last + 1) if line_lang(lines[k]) != src), last) if len(lines) > 1 else 1
+    return (src, lines[:cut]), (tgt, lines[cut:])
 
 
 def _fold(lines: Sequence[str], lang: str) -> tuple[str, ...]:

@@ -1,4 +1,9 @@
-"""``subpipe check``: lint an SRT file against the subtitle rules (shared RULES.md).
+"""``subpipe check``: lint a subtitle file against the subtitle rules (shared RULES.md).
+
+SRT, WebVTT, ASS and TTML (IMSC, EBU-TT-D) alike: each format's strict reader
+(``formats.Format.inspect``, chosen by what the file starts with) gives the cues and the
+file's defects, and the one judge of the rules (``rules.judge_entries``) decides; the
+markup of each format is not counted, as ``<i>`` is not.
 
 Unreadable files: ``check_file`` and ``check_bytes`` never raise for a bad file. A
 file that can't be read (not UTF-8, UTF-16, binary, text without SRT cues, can't be
@@ -21,9 +26,9 @@ from pathlib import Path
 
 from subpipe.errors import UsageError
 from subpipe.findings import ERROR, WARNING, Finding
-from subpipe.formats import srt_strict
+from subpipe.formats import format_of
+from subpipe.formats.base import Parsed, Unreadable
 from subpipe.formats.names import track_code
-from subpipe.formats.srt_strict import SrtFile, UnreadableSrt
 from subpipe.rules import (
     Layout,
     Rules,
@@ -56,7 +61,8 @@ class Report:
 def check_file(path: Path, rules: Mapping[str, Rules], *, lang: str | None = None,
                fps: float | None = None, audio_end: float | None = None,
                speech: Sequence[tuple[float, float]] | None = None) -> Report:
-    """Check one SRT file. ``rules`` maps language to Rules (from the config).
+    """Check one subtitle file (SRT, WebVTT, ASS, TTML). ``rules`` maps language to Rules
+    (from the config).
 
     ``lang`` is ``zh``/``ur``/``en``, a bilingual pair such as ``ur-zh``, or None (or
     ``auto``) to guess from the text; the report says which. ``fps``, ``audio_end``
@@ -76,24 +82,24 @@ def check_file(path: Path, rules: Mapping[str, Rules], *, lang: str | None = Non
 def check_bytes(data: bytes, rules: Mapping[str, Rules], *, name: str = "<input>",
                 lang: str | None = None, fps: float | None = None,
                 audio_end: float | None = None, speech: Sequence[tuple[float, float]] | None = None) -> Report:
-    """Check SRT bytes; see ``check_file``."""
+    """Check a subtitle file's bytes; see ``check_file``."""
     _check_fps(fps)
     try:
-        srt = srt_strict.read_bytes(data)
-    except UnreadableSrt as exc:
+        parsed = format_of(data).inspect(data)
+    except Unreadable as exc:
         return _unreadable(name, exc.reason)
-    lang, source = _resolve_lang(lang, srt, rules, name)
+    lang, source = _resolve_lang(lang, parsed, rules, name)
     rules = {code: r.with_fps(fps) if fps else r for code, r in rules.items()}
     timing, layout = _rules_for(lang, rules)
-    findings = _reader_findings(srt) + _index_findings(srt.cues)
-    if not srt.cues:
+    findings = _reader_findings(parsed) + _index_findings(parsed.cues)
+    if not parsed.cues:
         findings.append(Finding("no_cues", "no cues: an empty track, as for a film without speech", WARNING,
                                 line=1, measured=0))
-    findings += judge_entries(srt.cues, timing, layout, audio_end)
+    findings += judge_entries(parsed.cues, timing, layout, audio_end)
     ordered = sorted(findings, key=lambda f: f.line or 0)
     if speech is not None:
-        ordered += untranscribed([c.to_cue() for c in srt.cues if c.timed], speech)
-    return Report(name, lang, source, timing.fps, len(srt.cues), tuple(ordered))
+        ordered += untranscribed([c.to_cue() for c in parsed.cues if c.timed], speech)
+    return Report(name, lang, source, timing.fps, len(parsed.cues), tuple(ordered))
 
 
 def exit_status(report: Report) -> int:
@@ -203,13 +209,13 @@ def _bilingual_pair(cue_lines: Sequence[tuple[str, ...]]) -> tuple[str, str] | N
     return mixed[0][0], mixed[0][1]
 
 
-def _resolve_lang(lang: str | None, srt: SrtFile,
+def _resolve_lang(lang: str | None, parsed: Parsed,
                   rules: Mapping[str, Rules], name: str = "") -> tuple[str, str]:
     if lang is None or lang == "auto":
-        lang, source = guess_lang(c.lines for c in srt.cues), "text"
+        lang, source = guess_lang(c.lines for c in parsed.cues), "text"
         # A file with no text to tell (an empty track) goes by its name: x.zh.srt is zh.
         named = track_code(Path(name).name)
-        if named and not any(line_lang(x) for c in srt.cues for x in c.lines):
+        if named and not any(line_lang(x) for c in parsed.cues for x in c.lines):
             lang, source = named, "name"
     else:
         source = "given"
@@ -240,8 +246,8 @@ def _unreadable(path: str, reason: str) -> Report:
     return Report(path, None, "", None, 0, (), unreadable=reason)
 
 
-def _reader_findings(srt: SrtFile) -> list[Finding]:
-    return list(srt.problems)
+def _reader_findings(parsed: Parsed) -> list[Finding]:
+    return list(parsed.problems)
 
 
 def _index_findings(cues: Sequence[Entry]) -> list[Finding]:

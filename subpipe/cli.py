@@ -1,6 +1,6 @@
 """The command line: a thin shell over the library. Errors become exit codes here only.
 
-    subpipe run | translate | check | batch | review | models | cache clean
+    subpipe run | translate | export | burn | check | batch | review | models | cache clean
 """
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ from .batch.jobs import Job, Skipped, collect, nothing_to_do
 from .batch.local import run_all
 from .batch.report import JobResult, check_report, summary_table, write_report
 from .batch.worker import stage_cache
+from .burn import FITS, BurnRequest, burn, parse_aspect
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
-from .config import BACKENDS, ENGINES, Config, load_config, with_overrides
+from .config import BACKENDS, ENGINES, Config, load_config, with_formats, with_overrides
 from .errors import SubpipeError, UsageError
+from .formats import FORMATS, chosen
 from .formats.names import REPORT_NAME
 from .interrupt import Interrupted, interrupted, signals_interrupt
 from .listen import speech_of
 from .media import choose_stream, probe, read_audio
-from .pipeline import RunRequest, translate_file, writable_folder
+from .pipeline import RunRequest, export_file, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
 from .types import LANGUAGES
@@ -40,10 +42,16 @@ DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the 
                "On a GPU: [asr] gpu_backend, greedy through the graph-captured decoder.")
 
 
+# What `export` writes an SRT as: every format but SRT itself.
+_EXPORTED = tuple(name for name in FORMATS if name != "srt")
+
 # Options several commands share, worded once.
 _config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                               help="Project config (TOML) over configs/default.toml.")
 _force_option = click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
+_formats_option = click.option("--format", "formats", default=None, metavar="FORMATS",
+                               help=f"Write each track as these, comma-separated: {', '.join(FORMATS)} "
+                                    "(default: [output] formats, srt).")
 
 
 class _Formatter(logging.Formatter):
@@ -144,13 +152,15 @@ def main(verbose: bool) -> None:
 @click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the run finds anything for an editor (for overnight jobs).")
+@_formats_option
 @_force_option
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
         config_path: Path | None, targets: str, backend: str | None, device: str | None, review: bool,
-        strict: bool, force: bool) -> None:
+        strict: bool, formats: str | None, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
+    wanted = _format_names(formats)
     try:
-        config = with_overrides(_config(config_path), backend=backend, device=device)
+        config = with_formats(with_overrides(_config(config_path), backend=backend, device=device), wanted)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
                              force=force, targets=_languages(targets), review=review)
         with _ProgressBar() as bar:
@@ -173,16 +183,71 @@ def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for the outputs (default: beside FILE.srt).")
 @_config_option
+@_formats_option
 @_force_option
 def translate(srt_file: Path, targets: str, lang: str | None, out_dir: Path | None,
-              config_path: Path | None, force: bool) -> None:
+              config_path: Path | None, formats: str | None, force: bool) -> None:
     """Translate FILE.srt cue for cue (same count, same times) into other languages."""
+    wanted = _format_names(formats)
     try:
-        config = _config(config_path)
+        config = with_formats(_config(config_path), wanted)
         result = translate_file(srt_file, lang, _languages(targets), config, out_dir=out_dir, force=force)
     except SubpipeError as exc:
         raise _Fail(exc) from None
     _report(result)
+
+
+@main.command()
+@click.argument("srt_file", metavar="TRACK.srt", type=click.Path(path_type=Path))
+@click.option("--format", "formats", required=True, metavar="FORMATS",
+              help=f"What to write, comma-separated: {', '.join(_EXPORTED)}.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the files (default: beside TRACK.srt).")
+@click.option("--lang", default=None,
+              help="Language of TRACK.srt: ur, zh, en or a pair such as ur-zh (default: from its name, "
+                   "<film>.<lang>.srt).")
+@click.option("--video", type=click.Path(path_type=Path), default=None,
+              help="The film: its picture size (ASS) and frame rate (TTML) (default: 1920x1080 at the rules' rate).")
+@_config_option
+@_force_option
+def export(srt_file: Path, formats: str, out_dir: Path | None, lang: str | None, video: Path | None,
+           config_path: Path | None, force: bool) -> None:
+    """Write TRACK.srt (an editor's corrected track) as <film>.<lang>.<ext> in other formats."""
+    wanted = _format_names(formats, _EXPORTED)
+    try:
+        paths = export_file(srt_file, lang, chosen(wanted), _config(config_path), out_dir=out_dir, video=video,
+                            force=force)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    for path in paths:
+        click.echo(str(path))
+
+
+@main.command("burn")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--track", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="The subtitles: SRT, WebVTT, TTML, or an ASS script used as it is (default: the film's "
+                   "one <stem>.<lang>.srt beside it).")
+@click.option("--bilingual", is_flag=True, help="Burn the film's bilingual track (<stem>.<src>-<tgt>.srt).")
+@click.option("--aspect", default=None, metavar="W:H",
+              help="The output picture's shape, e.g. 9:16 for vertical clips (default: the film's).")
+@click.option("--fit", type=click.Choice(FITS), default="pad", show_default=True,
+              help="With --aspect: crop the picture to fill the shape, or pad it with black.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, metavar="OUT.mp4",
+              help="The film to write (default: <stem>.<lang>.burned.mp4 beside the video).")
+@_config_option
+@_force_option
+def burn_command(video: Path, track: Path | None, bilingual: bool, aspect: str | None, fit: str,
+                 output: Path | None, config_path: Path | None, force: bool) -> None:
+    """Burn subtitles into VIDEO (H.264/AAC MP4 through libass); the video itself is never touched."""
+    try:
+        config = _config(config_path)
+        request = BurnRequest(video, track, bilingual, parse_aspect(aspect) if aspect else None, fit, output, force)
+        with _ProgressBar("burning") as bar:
+            path = burn(request, config, progress=bar.start)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    click.echo(str(path))
 
 
 class _Jobs(click.ParamType):
@@ -227,11 +292,12 @@ class _Jobs(click.ParamType):
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache.")
 @click.option("--review", is_flag=True, help="Also write a review page (and proxy) for each video.")
 @click.option("--strict", is_flag=True, help="A file with any finding counts as failed (exit 1).")
+@_formats_option
 @_force_option
 def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, address: str | None,
           out_dir: Path | None, lang: str, targets: str, config_path: Path | None, report_path: Path | None,
           backend: str | None, device: str | None, no_cache: bool, review: bool, strict: bool,
-          force: bool) -> None:
+          formats: str | None, force: bool) -> None:
     """Subtitle every media file in folders (recursively) or CSV manifests (path,lang,targets,config).
 
     One failing file never stops the rest; exit status 1 if any failed. Files that are not
@@ -240,15 +306,16 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
     try:
         # A bad config fails once, up front; so does a GPU asked for and missing here
         # (on Ray, the GPUs that count are the cluster's: the workers check them).
-        config = with_overrides(_config(config_path), backend=backend, device=device)
+        wanted = _format_names(formats)
+        config = with_formats(with_overrides(_config(config_path), backend=backend, device=device), wanted)
         engine = engine or config.batch.engine
         if address is not None and engine != "ray":
             raise click.UsageError("--address is for --engine ray")
         if engine == "local":
             resolve_device(config.asr.device)
         jobs, skipped = collect(inputs, lang, _languages(targets), out_dir, config_path)
-        if backend is not None or device is not None or strict:
-            jobs = [replace(job, backend=backend, device=device, strict=strict) for job in jobs]
+        if backend is not None or device is not None or strict or wanted:
+            jobs = [replace(job, backend=backend, device=device, strict=strict, formats=wanted) for job in jobs]
         for item in skipped:
             click.echo(f"Warning: skipped {item.where}: {item.reason}", err=True)
         if not jobs:
@@ -371,6 +438,18 @@ def cache_clean() -> None:
     click.echo(f"removed {freed / 1e6:,.1f} MB of cached stage results", err=True)
 
 
+def _format_names(text: str | None, allowed: tuple[str, ...] = tuple(FORMATS)) -> tuple[str, ...] | None:
+    """--format: formats, comma-separated, each once (None when not given)."""
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    unknown = [t for t in names if t not in allowed]
+    if unknown or not names:
+        raise click.BadParameter(f"'{unknown[0] if unknown else text}' is not one of {', '.join(allowed)}",
+                                 param_hint="'--format'")
+    return names
+
+
 def _languages(text: str) -> tuple[str, ...]:
     langs = tuple(t.strip() for t in text.split(",") if t.strip())
     unknown = [t for t in langs if t not in LANGUAGES]
@@ -398,7 +477,7 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
 
 
 @main.command()
-@click.argument("srt_file", metavar="FILE.srt", type=click.Path(path_type=Path))
+@click.argument("srt_file", metavar="FILE", type=click.Path(path_type=Path))
 @click.option("--lang", default=None,
               help="Language of the file: ur, zh, en, or a bilingual pair such as ur-zh "
                    "(default: guessed from the text).")
@@ -408,7 +487,7 @@ def _report(result) -> None:  # noqa: ANN001 - a pipeline.RunResult
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_config_option
 def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config_path: Path | None) -> None:
-    """Report every cue of FILE.srt that breaks a subtitle rule (exit 1 if any does)."""
+    """Report every cue of FILE (SRT, WebVTT, ASS or TTML) that breaks a subtitle rule (exit 1 if any does)."""
     try:
         config = _config(config_path)
         fps = audio_end = speech = None
@@ -455,16 +534,17 @@ def models(config_path: Path | None, verify: bool, prepare: bool) -> None:
 
 
 class _ProgressBar:
-    """A bar over the audio's duration on a terminal; nothing otherwise."""
+    """A bar over the film's duration on a terminal; nothing otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "transcribing") -> None:
         self.bar = None
         self.done = 0
+        self.label = label
 
     def start(self, total: float):
         if not sys.stderr.isatty():
             return None
-        self.bar = click.progressbar(length=max(1, round(total)), label="transcribing", file=sys.stderr)
+        self.bar = click.progressbar(length=max(1, round(total)), label=self.label, file=sys.stderr)
         self.bar.__enter__()
         return self.update
 

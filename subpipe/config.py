@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .formats import DEFAULT_FORMATS, FORMATS
 from .rules import Rules
 from .script import RTL_MODES
 from .textfile import NotRegularFile, TooLarge, decode_text, read_small
@@ -47,6 +48,11 @@ BLOCKLIST = (
     "Thanks for watching!",
     "Subtitles by the Amara.org community",
 )
+# Fonts that carry each language's script (Debian: fonts-wqy-zenhei, fonts-sil-awami-nastaliq,
+# fonts-dejavu-core), and how much larger than the house size each is set in ASS, which
+# sizes a font by its whole line: Nastaliq's is tall, its letters small within it.
+FONTS = {"zh": "WenQuanYi Zen Hei", "ur": "Awami Nastaliq", "en": "DejaVu Sans"}
+FONT_SCALE = {"zh": 1.0, "ur": 1.8, "en": 1.0}
 # Where `subpipe batch` runs the films: worker processes here, or actors on a Ray cluster.
 ENGINES = ("local", "ray")
 # CTranslate2's precisions (the transformers backend maps them onto torch's).
@@ -136,7 +142,16 @@ class BilingualSettings:
 
 @dataclass(frozen=True)
 class OutputSettings:
+    """How files are written: Urdu's direction marks, the formats, and the house style of
+    the formats that carry one (ASS, TTML): each language's font, its size against the
+    house size, and a bilingual cue's target against its source."""
+
     urdu_direction_marks: str = "rle"
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    fonts: dict[str, str] = field(default_factory=lambda: dict(FONTS))
+    font_scale: dict[str, float] = field(default_factory=lambda: dict(FONT_SCALE))
+    target_scale: float = 0.75
+    target_above: bool = False
 
 
 @dataclass(frozen=True)
@@ -341,6 +356,13 @@ ALLOWED: dict[str, Check] = {
                          "a table of language pairs (such as ur-en) to a model folder or hub id"),
     "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
     "output.urdu_direction_marks": _one_of(RTL_MODES),
+    "output.formats": (lambda v: bool(v) and len(set(v)) == len(v) and set(v) <= set(FORMATS),
+                       f"a list of some of {', '.join(FORMATS)}, each once"),
+    "output.fonts": (lambda v: set(v) == set(LANGUAGES) and all(v.values()),
+                     f"a table of a font family for each of {', '.join(LANGUAGES)}"),
+    "output.font_scale": (lambda v: set(v) == set(LANGUAGES) and all(0.2 <= x <= 5 for x in v.values()),
+                          f"a table of a number from 0.2 to 5 for each of {', '.join(LANGUAGES)}"),
+    "output.target_scale": _within(0.3, 1.5),
     "batch.engine": _one_of(ENGINES),
     "batch.address": (lambda v: v in ("", "auto") or ray_address_ok(v),
                       "empty, auto, or the HOST:PORT of a Ray cluster's head"),
@@ -380,8 +402,10 @@ def _as_type(value: Any, kind: Any) -> Any:
         items = tuple(_as_type(v, args[0]) for v in value)
         return _WRONG if _WRONG in items else items
     if origin is dict:
-        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-        return dict(value) if ok else _WRONG
+        if not isinstance(value, dict):
+            return _WRONG
+        items = {k: _as_type(v, args[1]) for k, v in value.items()}
+        return _WRONG if _WRONG in items.values() else items
     if isinstance(value, bool) != (kind is bool):  # TOML's true is no number, and 1 no boolean
         return _WRONG
     if kind is float:
@@ -398,7 +422,7 @@ def _type_words(kind: Any) -> str:
     if origin is tuple:
         return "a list of " + {str: "texts in quotes", float: "numbers"}[args[0]]
     if origin is dict:
-        return "a table of texts in quotes"
+        return "a table of " + {str: "texts in quotes", float: "numbers"}[args[1]]
     return _TYPE_WORDS[kind]
 
 
@@ -416,6 +440,11 @@ def _validate(config: Config, path: Path) -> None:
         if rules.min_duration >= rules.max_duration:
             raise ConfigError(f"rules.{lang}.min_duration = {rules.min_duration:g} in {path}: must be below "
                               f"rules.{lang}.max_duration ({rules.max_duration:g})")
+
+
+def with_formats(config: Config, formats: tuple[str, ...] | None) -> Config:
+    """The config writing ``formats`` (--format), when given, over ``[output] formats``."""
+    return replace(config, output=replace(config.output, formats=formats)) if formats else config
 
 
 def with_overrides(config: Config, **asr: Any) -> Config:

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from .atomic import is_temporary, write_text
 from .digest import sha256_file, sha256_text
 from .errors import OverwriteRefused
-from .formats.names import is_track, manifest_name, stem_of_manifest
+from .formats.names import is_committed, manifest_name, stem_of_manifest
 from .textfile import decode_text
 
 VERSION = 1
@@ -112,7 +112,7 @@ class Manifest:
         for name, tmp in (pending.items() if isinstance(pending, dict) else [("pending", None)]):
             # Only a track of this manifest's own input is ever committed: a name such as
             # the film's own (damage, or a hand-written pending) is never renamed over.
-            if isinstance(tmp, str) and _plain(name) and stem is not None and is_track(name, stem) \
+            if isinstance(tmp, str) and _plain(name) and stem is not None and is_committed(name, stem) \
                     and is_temporary(tmp, name):
                 self.pending[name] = tmp
             else:
@@ -160,7 +160,10 @@ class Manifest:
             raise OverwriteRefused(f"{'; '.join(parts)}: use --force to overwrite")
 
     def record(self, path: Path, text: str, *, model: str, backend: str, settings: dict[str, Any]) -> None:
-        self.records[path.name] = Record(sha256_text(text), model, backend, settings)
+        self.record_sha256(path, sha256_text(text), model=model, backend=backend, settings=settings)
+
+    def record_sha256(self, path: Path, sha256: str, *, model: str, backend: str, settings: dict[str, Any]) -> None:
+        self.records[path.name] = Record(sha256, model, backend, settings)
 
     def save(self) -> None:
         data: dict[str, Any] = {"version": VERSION, "files": {k: asdict(v) for k, v in sorted(self.records.items())},

@@ -39,6 +39,8 @@ class MediaInfo:
     duration: float
     fps: float | None
     audio_streams: tuple[AudioStream, ...]
+    # The picture's width and height in pixels (None without a video stream).
+    size: tuple[int, int] | None = None
 
     @property
     def audio_end(self) -> float:
@@ -91,7 +93,8 @@ def probe(path: Path) -> MediaInfo:
     duration = _float(data.get("format", {}).get("duration"))
     if duration is None:
         duration = max((a.duration or 0.0 for a in audio), default=0.0)
-    return MediaInfo(path=path, duration=duration, fps=_video_fps(streams), audio_streams=audio)
+    return MediaInfo(path=path, duration=duration, fps=_video_fps(streams), audio_streams=audio,
+                     size=_video_size(streams))
 
 
 def choose_stream(info: MediaInfo, requested: int | None, lang: str | None) -> AudioStream:
@@ -213,6 +216,15 @@ def _audio_stream(index: int, stream: dict) -> AudioStream:
         language=(tags.get("language") or "").lower() or None,
         duration=_float(stream.get("duration")),
     )
+
+
+def _video_size(streams: list[dict]) -> tuple[int, int] | None:
+    for s in streams:
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic"):
+            width, height = s.get("width"), s.get("height")
+            if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+                return width, height
+    return None
 
 
 def _video_fps(streams: list[dict]) -> float | None:

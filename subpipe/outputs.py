@@ -41,7 +41,7 @@ from typing import Any, Iterable, Mapping
 from .atomic import crash_point, is_temporary, remove_unless_held, stage_bytes, sync_folder, try_lock
 from .digest import sha256_file
 from .errors import OutputBusy, OutputError, OverwriteRefused, SubpipeError
-from .formats.names import is_output, is_track, lock_name
+from .formats.names import is_committed, is_output, lock_name
 from .manifest import Manifest, manifest_path
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class OutputSet:
         self.lock_path = folder / lock_name(stem)
         self.manifest_path = manifest_path(folder, stem)
         self.manifest = Manifest(self.manifest_path)  # read again once locked
+        self._committing: set[str] = set()
         self._fd: int | None = None
 
     def __enter__(self) -> "OutputSet":
@@ -90,23 +91,41 @@ class OutputSet:
         """Write every file of ``texts`` and its record as one set (the protocol above)."""
         self.guard(texts, force)
         try:
-            pending, replaces = {}, {}
+            pending = {}
             for path, text in texts.items():
                 pending[path.name] = self._staged(path, text).name
-                replaces[path.name] = _sha256_or_none(path)
                 self.manifest.record(path, text, **meta)
                 crash_point("commit.staged")
-            self.manifest.pending, self.manifest.replaces = pending, replaces
-            self.manifest.save()  # the commit point
-            crash_point("commit.recorded")
-            kept = self._finish()
+            kept = self._commit_pending(pending)
         except BaseException:
             self._recover_after_failure()
             raise
-        if kept:
-            raise OverwriteRefused(f"{', '.join(kept)} changed while subpipe wrote its outputs, and was kept: "
-                                   "use --force to overwrite")
+        _refuse(kept)
         return tuple(texts)
+
+    def commit_staged(self, staged: Mapping[Path, Path], meta: dict[str, Any], force: bool) -> tuple[Path, ...]:
+        """Commit files already written to temporary names beside their outputs
+        (``atomic.staging``; ffmpeg's, say) as one set with their record, as ``commit`` does."""
+        self.guard(staged, force)
+        try:
+            for path, tmp in staged.items():
+                self.manifest.record_sha256(path, sha256_file(tmp), **meta)
+            kept = self._commit_pending({path.name: tmp.name for path, tmp in staged.items()})
+        except BaseException:
+            self._recover_after_failure()
+            raise
+        _refuse(kept)
+        return tuple(staged)
+
+    def _commit_pending(self, pending: dict[str, str]) -> list[str]:
+        """Record what each temporary file becomes, and the sha256 of what it replaces,
+        then rename them; returns the outputs kept because they changed meanwhile."""
+        self.manifest.pending = pending
+        self._committing = set(pending)  # named by this run (burn's -o may name any file)
+        self.manifest.replaces = {name: _sha256_or_none(self.folder / name) for name in pending}
+        self.manifest.save()  # the commit point
+        crash_point("commit.recorded")
+        return self._finish()
 
     def save_manifest(self) -> None:
         """Write the manifest alone (e.g. a review's sign-off recorded in ``extra``)."""
@@ -156,7 +175,7 @@ class OutputSet:
     def _may_replace(self, name: str, tmp: str) -> bool:
         """Whether a rename of ``tmp`` over ``name`` stays among this set's own files
         (the manifest checked as much when it was read; this is the last word)."""
-        ours = is_track(name, self.stem) and is_temporary(tmp, name)
+        ours = (is_committed(name, self.stem) or name in self._committing) and is_temporary(tmp, name)
         if not ours or self._is_input(self.folder / name) or self._is_input(self.folder / tmp):
             log.warning("%s: not renaming %s over %s, which is not one of its outputs", self.manifest_path, tmp, name)
             return False
@@ -226,3 +245,9 @@ def _holder(lock_path: Path) -> str:
 def _sha256_or_none(path: Path) -> str | None:
     """The file's sha256; None when there is none (a folder where it goes is no file)."""
     return sha256_file(path) if path.is_file() else None
+
+
+def _refuse(kept: list[str]) -> None:
+    if kept:
+        raise OverwriteRefused(f"{', '.join(kept)} changed while subpipe wrote its outputs, and was kept: "
+                               "use --force to overwrite")

@@ -1,4 +1,4 @@
-"""Wiring: video in, SRT files out. Each stage lives in its own module.
+"""Wiring: video in, subtitle files out. Each stage lives in its own module.
 
 listen (media, voice activity, Whisper) -> cues (shaping) -> translate -> formats (files),
 with the judge of the rules (rules.py) counting what an editor must look at.
@@ -22,12 +22,12 @@ from .cues import ShapeResult, shape
 from .digest import sha256_file
 from .errors import InputError, OutputError, SubpipeError, UsageError
 from .findings import Finding, record
-from .formats import FORMATS, WRITTEN, Format
-from .formats.names import review_name, track_name
+from .formats import FORMATS, Delivery, Format, chosen
+from .formats.names import review_name, split_track, track_name
 from .formats.srt import laid_out
 from .glossary import Glossary, load_glossary
 from .listen import Heard, Sound, TranscriberFactory, listen, load_transcriber
-from .media import MediaInfo, check_readable
+from .media import MediaInfo, check_readable, probe
 from .outputs import OutputSet
 from .review import write_review
 from .rules import Rules, judge_track, rule_breaks
@@ -104,8 +104,18 @@ def writable_folder(folder: Path, *, create: bool, what: str) -> Path:
     return folder
 
 
-def track_path(out_dir: Path, stem: str, lang: str, fmt: Format = WRITTEN[0]) -> Path:
+def track_path(out_dir: Path, stem: str, lang: str, fmt: Format = FORMATS["srt"]) -> Path:
     return out_dir / track_name(stem, lang, fmt.extension)
+
+
+def delivery_of(config: Config, info: MediaInfo | None, lang: str) -> Delivery:
+    """What the files are made for: the film's picture (its size and frame rate, else the
+    rules' frame rate) and the house style of ``[output]``."""
+    fps = info.fps if info is not None and info.fps else config.rules_for(lang.split("-")[0]).fps
+    size = info.size if info is not None and info.size else (Delivery.width, Delivery.height)
+    o = config.output
+    return Delivery(width=size[0], height=size[1], fps=fps, fonts=dict(o.fonts), font_scale=dict(o.font_scale),
+                    target_scale=o.target_scale, target_above=o.target_above)
 
 
 def run(
@@ -249,7 +259,8 @@ def write(made: Made, request: RunRequest, config: Config, glossary: Glossary, o
     outputs.manifest.extra["findings"] = record(made.findings)
     if made.source:
         outputs.manifest.extra["source"] = source_record(request, config, glossary, made.source)
-    paths = write_tracks(made.tracks, outputs, made.meta, request.force)
+    paths = write_tracks(made.tracks, outputs, made.meta, request.force, chosen(config.output.formats),
+                         delivery_of(config, made.info, made.lang))
     if request.review:
         # The page and proxy are made from the film here, wherever it was heard.
         info = replace(made.info, path=request.video)
@@ -315,37 +326,75 @@ def translate_file(
     glossary = load_glossary(config.translate.glossary_path)
     out = output_dir(srt_path, out_dir)
     meta = {"model": "", "backend": "translate", "settings": {"source": srt_path.name, **_translate_settings(config)}}
+    formats = chosen(config.output.formats)
+    # The editor's SRT is the source: never written over; its other formats are.
+    kept = track_path(out, stem, src)
     with OutputSet(out, stem, inputs=(srt_path,)) as outputs:
-        planned = [p for p in planned_outputs(out, stem, src, targets, config) if p != track_path(out, stem, src)]
-        outputs.guard(planned, force)
+        outputs.guard([p for p in planned_outputs(out, stem, src, targets, config) if p != kept], force)
         source = FORMATS["srt"].read(srt_path, src)
         _require_in_order(source, srt_path)
         check_models(src, targets, config, can_listen=False)
         rules = config.rules_at(None)
         done = translated(source, targets, config, glossary, rules, None)
         tracks = _written(done.tracks, bilingual_pairs(src, targets, config), config)
-        tracks.pop(src)
-        judged = {name: judge_track(track, rules) for name, track in tracks.items()}
+        judged = {name: judge_track(track, rules) for name, track in tracks.items() if name != src}
         findings = _rule_breaks(judged, skip=src) + done.findings
-        paths = write_tracks(tracks, outputs, meta, force)
+        paths = write_tracks(tracks, outputs, meta, force, formats, delivery_of(config, None, src), skip=kept)
     for line in [f.described() for f in findings] + done.uses:
         log.info("%s", line)
     return RunResult(src, paths, len(source.cues), 0.0, tuple(findings), (), tuple(done.notices))
 
 
+def export_file(srt_path: Path, lang: str | None, formats: Sequence[Format], config: Config, *,
+                out_dir: Path | None = None, video: Path | None = None, force: bool = False) -> tuple[Path, ...]:
+    """``film.ur.srt`` (an editor's corrected track) as ``film.ur.<ext>`` in each of
+    ``formats``, beside it or in ``out_dir``, under the outputs' lock and overwrite rules.
+    The language comes from the name (``ur``, or a pair such as ``ur-zh``), else ``lang``;
+    the picture's size and frame rate from ``video`` when given."""
+    stem, code = _export_name(srt_path, lang)
+    info = probe(video) if video is not None else None
+    out = output_dir(srt_path, out_dir)
+    source = FORMATS["srt"].read(srt_path, code)
+    _require_in_order(source, srt_path)
+    track = laid_out(source, config.output.urdu_direction_marks)
+    meta = {"model": "", "backend": "export",
+            "settings": {"source": srt_path.name, "source_sha256": sha256_file(srt_path),
+                         "urdu_direction_marks": config.output.urdu_direction_marks}}
+    with OutputSet(out, stem) as outputs:
+        if srt_path.resolve() in [track_path(out, stem, code, fmt).resolve() for fmt in formats]:
+            raise UsageError(f"{srt_path.name} would be written over itself: export it to another format")
+        return write_tracks({code: track}, outputs, meta, force, formats, delivery_of(config, info, code))
+
+
+def _export_name(path: Path, lang: str | None) -> tuple[str, str]:
+    """``film.ur-zh.srt`` -> (``film``, ``ur-zh``): the language from the name, else ``lang``."""
+    split = split_track(path.name)
+    if split is not None:
+        if lang is not None and lang != split[1]:
+            raise UsageError(f"{path.name} is named as a {split[1]} track, but --lang says {lang}")
+        return split[0], split[1]
+    if lang is None:
+        raise UsageError(f"can't tell the language of {path.name}: name it <film>.<lang>.srt or give --lang")
+    parts = lang.split("-")
+    if len(parts) > 2 or len(set(parts)) != len(parts) or not set(parts) <= set(LANGUAGES):
+        raise UsageError(f"--lang {lang}: give ur, zh, en or a pair such as ur-zh")
+    return path.stem, lang
+
+
 def _require_in_order(track: Track, path: Path) -> None:
     """Translation keeps every cue's times, so they must be ones a file can hold."""
     try:
-        FORMATS["srt"].compose(track)
+        FORMATS["srt"].compose(track, Delivery())
     except ValueError as exc:
         raise InputError(f"{path}: {exc}: correct it first ('subpipe check {path}' lists every such cue)") from None
 
 
 def planned_outputs(out: Path, stem: str, src: str, targets: tuple[str, ...], config: Config) -> list[Path]:
-    """Every file a run will write: source, targets, the English pivot, bilingual pairs."""
+    """Every file a run will write: source, targets, the English pivot, bilingual pairs,
+    each in every format of ``[output] formats``."""
     langs = [src, *target_langs(src, targets)]
     pairs = bilingual_pairs(src, targets, config)
-    return [track_path(out, stem, code, fmt) for code in [*langs, *pairs] for fmt in WRITTEN]
+    return [track_path(out, stem, code, fmt) for code in [*langs, *pairs] for fmt in chosen(config.output.formats)]
 
 
 def subtitle(heard: Heard, rules: Rules, config: Config) -> ShapeResult:
@@ -381,10 +430,12 @@ def translated(source: Track, targets: tuple[str, ...], config: Config, glossary
     return _Translation(tracks, findings, uses, notices)
 
 
-def write_tracks(tracks: dict[str, Track], outputs: OutputSet, meta: dict, force: bool) -> tuple[Path, ...]:
-    """Every track and its record, committed as one set (outputs.py)."""
-    texts = {track_path(outputs.folder, outputs.stem, name, fmt): fmt.compose(track)
-             for name, track in tracks.items() for fmt in WRITTEN}
+def write_tracks(tracks: dict[str, Track], outputs: OutputSet, meta: dict, force: bool,
+                 formats: Sequence[Format], delivery: Delivery, *, skip: Path | None = None) -> tuple[Path, ...]:
+    """Every track in every format, and their record, committed as one set (outputs.py);
+    ``skip`` is a file not to write (the source an editor gave)."""
+    texts = {path: fmt.compose(track, delivery) for name, track in tracks.items() for fmt in formats
+             if (path := track_path(outputs.folder, outputs.stem, name, fmt)) != skip}
     return outputs.commit(texts, meta, force)
 
 

@@ -67,8 +67,10 @@ def visible(text: str) -> str:
 
 
 # Formatting that players apply and never show: the tags <i> <b> <u> <s> <font ...> and
-# their ends, and ASS override blocks such as {\an8} (position) or {\i1}.
-_MARKUP = re.compile(r"</?(?:[ibus]|font)(?:\s[^<>]*)?>|\{\\[^{}]*\}", re.IGNORECASE)
+# their ends; WebVTT's <c.class>, <v Speaker>, <lang ur>, <ruby>, <rt> and timestamps
+# (<00:01.500>); ASS override blocks such as {\an8} (position) or {\i1}.
+_MARKUP = re.compile(r"</?(?:[ibus]|font|c|v|lang|ruby|rt)(?:[.\s][^<>]*)?>|<(?:\d+:)?\d{2}:\d{2}\.\d{3}>"
+                     r"|\{\\[^{}]*\}", re.IGNORECASE)
 
 
 def shown(text: str) -> str:

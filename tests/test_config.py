@@ -79,11 +79,12 @@ DEFAULTS = tomllib.loads((REPO / "configs" / "default.toml").read_text(encoding=
 
 
 def settings_of(table: dict, prefix: str = "") -> list[tuple[str, object]]:
-    """Every (dotted key, default value) of default.toml; translate.models is one table."""
+    """Every (dotted key, default value) of default.toml; translate.models and the
+    output's tables of fonts and their sizes are one setting each."""
     found = []
     for key, value in table.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and name != "translate.models":
+        if isinstance(value, dict) and name not in ("translate.models", "output.fonts", "output.font_scale"):
             found += settings_of(value, f"{name}.")
         else:
             found.append((name, value))

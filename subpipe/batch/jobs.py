@@ -22,8 +22,8 @@ from ..types import LANGUAGES
 # Containers by extension; files with other extensions are probed (rushes often have none).
 MEDIA_EXTENSIONS = {".mp4", ".mkv", ".mov", ".mxf", ".ts", ".m2ts", ".mts", ".avi", ".webm",
                     ".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".mpg", ".mpeg"}
-NEVER_MEDIA = {".srt", ".json", ".html", ".txt", ".csv", ".toml", ".md", ".py", ".done", ".tmp", ".lock",
-               ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
+NEVER_MEDIA = {".srt", ".vtt", ".ass", ".ssa", ".ttml", ".dfxp", ".json", ".html", ".txt", ".csv", ".toml", ".md",
+               ".py", ".done", ".tmp", ".lock", ".jpg", ".jpeg", ".png", ".pdf", ".xml"}
 MANIFEST_COLUMNS = ("path", "lang", "targets", "config")
 # A manifest of a whole archive's films is well under this; a bigger file is none.
 MAX_MANIFEST_BYTES = 64 << 20
@@ -39,6 +39,7 @@ class Job:
     backend: str | None = None  # --backend, over the config's [asr] backend
     device: str | None = None  # --device, over the config's [asr] device
     strict: bool = False  # --strict: a file with any finding fails
+    formats: tuple[str, ...] | None = None  # --format, over the config's [output] formats
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,18 @@ def _not_a_file(path: Path) -> str:
 
 def _written_by_us(path: Path) -> bool:
     """An output of an earlier run beside its video: a track, a manifest, a review page
-    and its proxy (which is media, but never to be subtitled), a batch report."""
+    and its proxy or a burned-in film (media, but never to be subtitled), a batch report."""
     name = path.name
     if name == names.REPORT_NAME or name.endswith((names.MANIFEST_SUFFIX, names.REVIEW_SUFFIX)):
         return True
     if name.endswith(names.PROXY_SUFFIX):
         return path.with_name(names.review_name(name.removesuffix(names.PROXY_SUFFIX))).exists()
-    if path.suffix[1:] in names.TRACK_EXTENSIONS:
-        stem = name.rsplit(".", 2)[0]
-        return path.with_name(names.manifest_name(stem)).exists()
+    burned = names.burned_stem(name)
+    if burned is not None:
+        return path.with_name(names.manifest_name(burned)).exists()
+    track = names.split_track(name)
+    if track is not None:
+        return path.with_name(names.manifest_name(track[0])).exists()
     return False
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..cache import StageCache
-from ..config import BatchSettings, Config, load_config, with_overrides
+from ..config import BatchSettings, Config, load_config, with_formats, with_overrides
 from ..interrupt import worker_signals
 from ..listen import load_transcriber
 from ..pipeline import RunRequest
@@ -31,8 +31,8 @@ def load_once(config: Config):  # noqa: ANN202 - a Transcriber
 
 
 def request_of(job: Job, force: bool = False, review: bool = False) -> tuple[RunRequest, Config]:
-    """The run a job asks for, with its config (its row's, --backend over it)."""
-    config = with_overrides(load_config(job.config), backend=job.backend, device=job.device)
+    """The run a job asks for, with its config (its row's, --backend and --format over it)."""
+    config = with_formats(with_overrides(load_config(job.config), backend=job.backend, device=job.device), job.formats)
     return RunRequest(job.video, job.lang, None, job.out_dir, force, job.targets, review), config
 
 

@@ -15,39 +15,40 @@ from pathlib import Path
 
 import srt
 
+from ..bilingual import split_pair
 from ..errors import InputError
 from ..script import mark_rtl, visible
 from ..textfile import NotRegularFile, read_small
 from ..types import Cue, Track
+from .base import Delivery, languages, millis, require_valid
 
 # A feature film's track is well under a megabyte; a file past this is no track.
 MAX_SRT_BYTES = 64 << 20
 
 
-def compose(track: Track) -> str:
-    """The track as SRT text (UTF-8, ``\\n`` line ends); raises ValueError on a bad cue."""
-    subtitles = []
-    previous_start = -1.0
-    for number, cue in enumerate(track.cues, start=1):
-        if not cue.text.strip():
-            raise ValueError(f"cue {number} of the {track.lang} track is empty")
-        if not cue.start < cue.end:
-            how = "lasts no time" if cue.start == cue.end else "ends before it starts"
-            raise ValueError(f"cue {number} of the {track.lang} track ({_shown(cue)}) {how}")
-        if cue.start < previous_start:
-            raise ValueError(f"cue {number} of the {track.lang} track ({_shown(cue)}) starts before the one above it")
-        previous_start = cue.start
-        subtitles.append(srt.Subtitle(number, _td(cue.start), _td(cue.end), cue.text))
+def compose(track: Track, delivery: Delivery | None = None) -> str:
+    """The track as SRT text (UTF-8, ``\\n`` line ends); raises ValueError on a bad cue.
+    SRT holds neither the picture nor a style: ``delivery`` changes nothing."""
+    require_valid(track)
+    subtitles = [srt.Subtitle(number, _td(cue.start), _td(cue.end), cue.text)
+                 for number, cue in enumerate(track.cues, start=1)]
     return srt.compose(subtitles, reindex=False, start_index=1, strict=True)
 
 
 def laid_out(track: Track, rtl_marks: str) -> Track:
-    """``track`` as it is written: each line of an Urdu track wrapped in direction marks
-    (``[output] urdu_direction_marks``), so players place its punctuation right."""
-    if track.lang != "ur":
+    """``track`` as it is written: each Urdu line wrapped in direction marks (``[output]
+    urdu_direction_marks``), so players place its punctuation right; in a bilingual track
+    (``ur-zh``), the Urdu lines of each cue."""
+    langs = languages(track.lang)
+    if "ur" not in langs:
         return track
-    return Track(track.lang, tuple(Cue(c.start, c.end, tuple(mark_rtl(line, rtl_marks) for line in c.lines))
-                                   for c in track.cues))
+    if len(langs) == 1:
+        return Track(track.lang, tuple(Cue(c.start, c.end, tuple(mark_rtl(line, rtl_marks) for line in c.lines))
+                                       for c in track.cues))
+    return Track(track.lang, tuple(
+        Cue(c.start, c.end, tuple(mark_rtl(line, rtl_marks) if lang == "ur" else line
+                                  for lang, lines in split_pair(c.lines, langs) for line in lines))
+        for c in track.cues))
 
 
 def read_track(path: Path, lang: str, *, as_written: bool = False) -> Track:
@@ -77,10 +78,6 @@ def read_track(path: Path, lang: str, *, as_written: bool = False) -> Track:
     return Track(lang=lang, cues=cues)
 
 
-def _shown(cue: Cue) -> str:
-    return f"{srt.timedelta_to_srt_timestamp(_td(cue.start))} --> {srt.timedelta_to_srt_timestamp(_td(cue.end))}"
-
 
 def _td(seconds: float) -> timedelta:
-    # Round to whole milliseconds so the same floats always print the same timestamps.
-    return timedelta(milliseconds=round(seconds * 1000))
+    return timedelta(milliseconds=millis(seconds))

@@ -5,7 +5,7 @@ numbers, stray text), so a checker needs its own reader. This one never raises o
 a file that has SRT structure: every defect becomes a ``Finding`` and the reader
 keeps going. A file with no text at all (0 bytes, or only blank lines) is a track
 with no cues, as subpipe writes for a film without speech. Only a file it cannot read
-at all (not UTF-8, binary, text without cues) raises ``UnreadableSrt``.
+at all (not UTF-8, binary, text without cues) raises ``Unreadable``.
 """
 
 from __future__ import annotations
@@ -14,43 +14,20 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ..errors import UsageError
-from ..findings import ERROR, Finding
+from ..findings import Finding
 from ..types import Entry
+from .base import Parsed, Unreadable, decode, defect, quote
 
 # Digit runs are bounded so that int() never meets a hostile 5000-digit "number".
 _INDEX = re.compile(r"[0-9]{1,9}")
 # Loose on purpose: it finds timestamps so that their defects can be named.
 _STAMP = re.compile(r"(\d{1,9}):(\d{1,9}):(\d{1,9})(?:([,.:])(\d{1,9}))?")
 _ARROW = "-->"
-_UTF8_BOM = b"\xef\xbb\xbf"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # Characters no cue should hold: control characters (BEL, ESC: a terminal or a player's
 # parser acts on them) and the bidi overrides, which make a player show the text
 # reordered, unlike the embeddings (U+202A/B ... U+202C) subpipe writes around Urdu.
 _OVERRIDES = {"\u202d": "LEFT-TO-RIGHT OVERRIDE", "\u202e": "RIGHT-TO-LEFT OVERRIDE"}
 _CONTROL_NAMES = {"\x07": "BEL", "\x08": "BACKSPACE", "\x1b": "ESC", "\x7f": "DEL"}
-
-
-class UnreadableSrt(UsageError):
-    """The file can't be read as SRT at all (not UTF-8, binary, text without cues): exit 2."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _defect(line: int, kind: str, message: str, severity: str = ERROR, number: int | None = None) -> Finding:
-    """A defect of the file itself (encoding, structure, a timestamp), as ``check`` reports it."""
-    return Finding(kind, message, severity, cue=number, line=line)
-
-
-@dataclass(frozen=True)
-class SrtFile:
-    """All cue blocks in file order, and every problem found on the way."""
-
-    cues: tuple[Entry, ...]
-    problems: tuple[Finding, ...]
 
 
 @dataclass(frozen=True)
@@ -59,51 +36,16 @@ class _Stamp:
     problems: tuple[str, ...]
 
 
-def read_bytes(data: bytes) -> SrtFile:
-    """Decode and parse SRT bytes. Raises ``UnreadableSrt``."""
+def read_bytes(data: bytes) -> Parsed:
+    """Decode and parse SRT bytes. Raises ``Unreadable``."""
     text, problems = decode(data)
     parsed = parse(text)
     if not parsed.cues and text.strip():
-        raise UnreadableSrt("no SRT cues found (no cue number followed by a timing line)")
-    return SrtFile(parsed.cues, tuple(problems) + parsed.problems)
+        raise Unreadable("no SRT cues found (no cue number followed by a timing line)")
+    return Parsed(parsed.cues, tuple(problems) + parsed.problems)
 
 
-def decode(data: bytes) -> tuple[str, list[Finding]]:
-    """UTF-8 text with ``\\n`` line ends; a BOM or CRLF are only warnings."""
-    _refuse_undecodable(data)
-    problems: list[Finding] = []
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM):]
-        problems.append(_defect(1, "bom", "UTF-8 byte order mark (BOM) at start of file",
-                                "warning"))
-    text = data.decode("utf-8")
-    crlf = text.count("\r\n")
-    if crlf:
-        problems.append(_defect(1, "crlf", f"CRLF line ends ({crlf} lines)", "warning"))
-        text = text.replace("\r\n", "\n")
-    if "\r" in text:
-        problems.append(_defect(1, "cr", "bare CR line ends", "warning"))
-        text = text.replace("\r", "\n")
-    return text, problems
-
-
-def _refuse_undecodable(data: bytes) -> None:
-    if data[:2] in _UTF16_BOMS:
-        raise UnreadableSrt("UTF-16 text (byte order mark at start); re-save as UTF-8")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise UnreadableSrt(f"binary data or UTF-16 without BOM (NUL byte at offset {nul})")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise UnreadableSrt(
-            f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, offset {exc.start});"
-            " re-save as UTF-8"
-        ) from exc
-
-
-def parse(text: str) -> SrtFile:
+def parse(text: str) -> Parsed:
     """Parse decoded SRT text; never raises. Blocks without a timing line are skipped."""
     lines = text.split("\n")
     cues: list[Entry] = []
@@ -112,7 +54,7 @@ def parse(text: str) -> SrtFile:
         cue = _parse_block(block, problems)
         if cue is not None:
             cues.append(cue)
-    return SrtFile(tuple(cues), tuple(problems))
+    return Parsed(tuple(cues), tuple(problems))
 
 
 def _blocks(lines: list[str], problems: list[Finding]) -> Iterator[list[tuple[int, str]]]:
@@ -127,7 +69,7 @@ def _blocks(lines: list[str], problems: list[Finding]) -> Iterator[list[tuple[in
         # A number followed by a timing line inside a block is a new cue whose blank
         # line was lost; reading it as text would hide the cue.
         if block and _is_index(line) and _looks_timing(_at(lines, i + 1)):
-            problems.append(_defect(i + 1, "syntax", "missing blank line before this cue",
+            problems.append(defect(i + 1, "syntax", "missing blank line before this cue",
                                     number=int(line.strip())))
             yield block
             block = []
@@ -155,18 +97,18 @@ def _parse_block(block: list[tuple[int, str]], problems: list[Finding]) -> Entry
     if _is_index(first):
         number = int(first.strip())
         if first != first.strip():
-            problems.append(_defect(first_no, "index", "spaces around the cue number",
+            problems.append(defect(first_no, "index", "spaces around the cue number",
                                     "warning", number))
         rest = block[1:]
     elif not _looks_timing(first):
-        problems.append(_defect(first_no, "syntax",
-                                f"expected a cue number, found {_quote(first)}; block skipped"))
+        problems.append(defect(first_no, "syntax",
+                                f"expected a cue number, found {quote(first)}; block skipped"))
         return None
     else:
-        problems.append(_defect(first_no, "index", "cue number missing"))
+        problems.append(defect(first_no, "index", "cue number missing"))
     if not rest or not _looks_timing(rest[0][1]):
-        found = _quote(rest[0][1]) if rest else "nothing"
-        problems.append(_defect(first_no, "timestamp",
+        found = quote(rest[0][1]) if rest else "nothing"
+        problems.append(defect(first_no, "timestamp",
                                 f"expected a timing line, found {found}; block skipped",
                                 number=number))
         return None
@@ -175,7 +117,7 @@ def _parse_block(block: list[tuple[int, str]], problems: list[Finding]) -> Entry
     text = tuple(line for _, line in rest[1:])
     for line_no, line in rest[1:]:
         for ch in dict.fromkeys(c for c in line if is_hidden_control(c)):
-            problems.append(_defect(line_no, "control_character",
+            problems.append(defect(line_no, "control_character",
                                    f"{control_name(ch)} in the text: players act on it or show the line "
                                    "reordered; remove it", number=number))
     return Entry(number, start, end, text, first_no)
@@ -201,12 +143,12 @@ def shown(text: str) -> str:
 def _parse_timing(line_no: int, line: str, number: int | None,
                   problems: list[Finding]) -> tuple[float | None, float | None]:
     def report(message: str, severity: str = "error") -> None:
-        problems.append(_defect(line_no, "timestamp", message, severity, number))
+        problems.append(defect(line_no, "timestamp", message, severity, number))
 
     if _ARROW in line:
         left, right = line.split(_ARROW, 1)
     else:
-        report(f"timing line {_quote(line)} has no '-->'")
+        report(f"timing line {quote(line)} has no '-->'")
         # _looks_timing guarantees two stamps here; whatever sits between them is the
         # broken arrow.
         stamps = list(_STAMP.finditer(line))
@@ -224,7 +166,7 @@ def _end_stamp(right: str, report: Callable[[str, str], None]) -> _Stamp:
         return _Stamp(None, ("end time missing",))
     if len(words) > 1:
         # Players ignore what follows the end time (old position tags X1:...).
-        report(f"text after the end time ignored: {_quote(' '.join(words[1:]))}", "warning")
+        report(f"text after the end time ignored: {quote(' '.join(words[1:]))}", "warning")
     return _stamp(words[0])
 
 
@@ -232,7 +174,7 @@ def _stamp(token: str) -> _Stamp:
     """Seconds from ``HH:MM:SS,mmm``; unambiguous defects keep the value."""
     match = _STAMP.fullmatch(token)
     if match is None:
-        return _Stamp(None, (f"{_quote(token)} is not a timestamp (HH:MM:SS,mmm)",))
+        return _Stamp(None, (f"{quote(token)} is not a timestamp (HH:MM:SS,mmm)",))
     hours, minutes, seconds, sep, millis = match.groups()
     fatal = _fatal_stamp_problems(token, minutes, seconds, millis)
     mild = _mild_stamp_problems(token, hours, sep)
@@ -247,25 +189,21 @@ def _fatal_stamp_problems(token: str, minutes: str, seconds: str,
     found: list[str] = []
     for name, field in (("minutes", minutes), ("seconds", seconds)):
         if len(field) != 2:
-            found.append(f"timestamp {_quote(token)}: {name} need 2 digits")
+            found.append(f"timestamp {quote(token)}: {name} need 2 digits")
         elif int(field) > 59:
-            found.append(f"timestamp {_quote(token)}: {name} {field} out of range 00-59")
+            found.append(f"timestamp {quote(token)}: {name} {field} out of range 00-59")
     if millis is None:
-        found.append(f"timestamp {_quote(token)}: milliseconds missing")
+        found.append(f"timestamp {quote(token)}: milliseconds missing")
     elif len(millis) != 3:
-        found.append(f"timestamp {_quote(token)}: milliseconds need 3 digits")
+        found.append(f"timestamp {quote(token)}: milliseconds need 3 digits")
     return tuple(found)
 
 
 def _mild_stamp_problems(token: str, hours: str, sep: str | None) -> tuple[str, ...]:
     found: list[str] = []
     if len(hours) != 2:
-        found.append(f"timestamp {_quote(token)}: hours need 2 digits")
+        found.append(f"timestamp {quote(token)}: hours need 2 digits")
     if sep is not None and sep != ",":
-        found.append(f"timestamp {_quote(token)}: '{sep}' before milliseconds; SRT needs ','")
+        found.append(f"timestamp {quote(token)}: '{sep}' before milliseconds; SRT needs ','")
     return tuple(found)
 
-
-def _quote(text: str, limit: int = 40) -> str:
-    text = text.strip()
-    return repr(text if len(text) <= limit else text[:limit] + "...")
