@@ -318,7 +318,7 @@ class _Batch:
             report = self.ray.get(ref)
         except self.ray.exceptions.RayError as exc:
             report = NodeReport("?", 0, "", "", error=_first_line(exc))
-        from . import __version__
+        from .. import __version__
 
         if not report.error and report.version != __version__:
             report = NodeReport(report.node, report.pid, report.version, "",
