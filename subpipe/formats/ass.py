@@ -22,11 +22,22 @@ import re
 from pathlib import Path
 
 from ..bilingual import split_pair
-from ..errors import InputError
 from ..findings import ERROR, Finding
 from ..types import Entry, Track
-from .base import (LANG_TAGS, RTL, Delivery, Parsed, Unreadable, decode, defect, languages, millis, quote,
-                   require_valid, track_of)
+from .base import (
+    LANG_TAGS,
+    RTL,
+    Delivery,
+    Parsed,
+    Unreadable,
+    decode,
+    defect,
+    languages,
+    millis,
+    quote,
+    require_valid,
+    track_from_file,
+)
 
 # The house size: a line of text about 5 % of the picture's height.
 HOUSE_SIZE = 0.05
@@ -124,11 +135,7 @@ def looks_like(data: bytes) -> bool:
 
 def read_track(path: Path, lang: str) -> Track:
     """A track from an ASS script: its events' text as a viewer sees it."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    return track_of(read_bytes(data), lang)
+    return track_from_file(path, lang, read_bytes)
 
 
 def read_bytes(data: bytes) -> Parsed:

@@ -5,10 +5,12 @@ language tags files carry, and decoding bytes as text with the warnings on the w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..findings import ERROR, WARNING, Finding
 from ..script import shown
 from ..types import Cue, Entry, Track
@@ -154,3 +156,12 @@ def quote(text: str, limit: int = 40) -> str:
     """``text`` as a report quotes it, cut short."""
     text = text.strip()
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def track_from_file(path: Path, lang: str, read: Callable[[bytes], Parsed]) -> Track:
+    """A track in ``lang`` from the file at ``path``, parsed by a format's strict ``read``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return track_of(read(data), lang)

@@ -31,12 +31,23 @@ from math import gcd
 from pathlib import Path
 
 from ..bilingual import split_pair
-from ..errors import InputError
 from ..findings import WARNING
 from ..script import shown
 from ..types import Cue, Entry, Track
-from .base import (LANG_TAGS, RTL, Delivery, Parsed, Unreadable, clock, decode, defect, languages, millis,
-                   require_valid, track_of)
+from .base import (
+    LANG_TAGS,
+    RTL,
+    Delivery,
+    Parsed,
+    Unreadable,
+    clock,
+    decode,
+    defect,
+    languages,
+    millis,
+    require_valid,
+    track_from_file,
+)
 
 TT = "http://www.w3.org/ns/ttml"
 TTP = "http://www.w3.org/ns/ttml#parameter"
@@ -170,11 +181,7 @@ def looks_like(data: bytes) -> bool:
 
 def read_track(path: Path, lang: str) -> Track:
     """A track from a TTML file (IMSC, EBU-TT-D, or any other): its cues as ttconv reads them."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    return track_of(read_bytes(data), lang)
+    return track_from_file(path, lang, read_bytes)
 
 
 def read_bytes(data: bytes) -> Parsed:

@@ -17,11 +17,21 @@ import re
 from pathlib import Path
 
 from ..bilingual import split_pair
-from ..errors import InputError
 from ..findings import ERROR, WARNING, Finding
 from ..types import Entry, Track
-from .base import (LANG_TAGS, Delivery, Parsed, Unreadable, clock, decode, defect, languages, quote, require_valid,
-                   track_of)
+from .base import (
+    LANG_TAGS,
+    Delivery,
+    Parsed,
+    Unreadable,
+    clock,
+    decode,
+    defect,
+    languages,
+    quote,
+    require_valid,
+    track_from_file,
+)
 
 MAGIC = "WEBVTT"
 _ARROW = "-->"
@@ -60,11 +70,7 @@ def _escaped(line: str) -> str:
 
 def read_track(path: Path, lang: str) -> Track:
     """A track from a WebVTT file: its timed cues, markup and direction marks taken off."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    return track_of(read_bytes(data), lang)
+    return track_from_file(path, lang, read_bytes)
 
 
 def looks_like(data: bytes) -> bool:
