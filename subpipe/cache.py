@@ -12,7 +12,6 @@ file (a folder, a link put there) is dropped and rebuilt like a corrupt one.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -160,17 +159,3 @@ def file_identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
     """What tells a file's content is unchanged without reading it: device, inode,
     size, mtime and ctime."""
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
-
-
-def dump_array(array: Any) -> bytes:
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def load_array(data: bytes) -> Any:
-    import numpy as np
-
-    return np.load(io.BytesIO(data), allow_pickle=False)

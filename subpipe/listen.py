@@ -10,22 +10,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from .accounting import account, transcribe_safely, untranscribed
 from .asr import Chunk, DecodeOptions, Progress, Transcriber, plan_chunks
 from .asr.backends import make_transcriber
 from .asr.chunks import regions_within
 from .asr.vad import speech_regions, usable_cpus
-from .cache import StageCache, dump_array, key_of, load_array
+from .cache import StageCache, key_of
 from .config import Config
 from .cues import kept_words
-from .findings import DAMAGED_AUDIO, WARNING, Finding
 from .errors import UsageError
+from .findings import Finding
 from .glossary import Glossary, whisper_prompt
 from .language import decide_language
 from .linebreak import warm_up
-from .media import SAMPLE_RATE, Audio, AudioStream, MediaInfo, choose_stream, is_silent, probe, read_audio
+from .media import SAMPLE_RATE, Audible, AudioStream, MediaInfo, choose_stream, is_silent, probe, read_audio
 from .types import Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,7 @@ TranscriberFactory = Callable[[Config], Transcriber]
 # Bumped when the cached form of a chunk's words, or the way they are made, changes.
 TRANSCRIPT_FORMAT = "words-2"
 LANGUAGE_FORMAT = "language-2"
-AUDIO_FORMAT = "audio-3"
+AUDIO_FORMAT = "audio-3"  # how the samples are decoded: part of every later stage's key
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ class Sound:
     """The audio that was heard, its cache key, and the engine that heard it: what
     Whisper's speech translation listens to again. Cue shaping never sees it."""
 
-    samples: np.ndarray
+    samples: Audible
     key: str
     engine: Transcriber | None = None
 
@@ -100,8 +98,9 @@ def listen(
         loading = pool.submit(load, config)
         if lang in ("zh", "auto"):
             pool.submit(warm_up, "zh")
-        heard_audio = cache.get_or_make("audio", audio_key, lambda: read_audio(info, stream), _dump_audio,
-                                        _load_audio)
+        # Not cached: decoding takes seconds even for hours of film, and a cached copy
+        # would pass through memory whole (the samples are read from disk by stretches).
+        heard_audio = read_audio(info, stream)
         audio = heard_audio.samples
         duration = len(audio) / SAMPLE_RATE
         if is_silent(audio):
@@ -126,7 +125,7 @@ def listen(
     return heard, Sound(audio, audio_key, engine)
 
 
-def hear(engine: Transcriber, audio: np.ndarray, lang: str, speech: tuple[tuple[float, float], ...] | None,
+def hear(engine: Transcriber, audio: Audible, lang: str, speech: tuple[tuple[float, float], ...] | None,
          config: Config, *, prompt: str | None = None, cache: StageCache | None = None, audio_key: str = "",
          report: Progress | None = None) -> tuple[tuple[Word, ...], tuple[Finding, ...]]:
     """The words of ``audio`` in ``lang``, chunk by chunk through the stage cache (keyed
@@ -149,7 +148,7 @@ def hear(engine: Transcriber, audio: np.ndarray, lang: str, speech: tuple[tuple[
     return tuple(words), tuple(lost)
 
 
-def _transcribe(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk,
+def _transcribe(engine: Transcriber, audio: Audible, lang: str, chunk: Chunk,
                 speech: tuple[tuple[float, float], ...] | None, config: Config, report: Progress | None,
                 prompt: str | None) -> tuple[tuple[Word, ...], tuple[Finding, ...]]:
     """The chunk's words, its lost speech decoded again (accounting.py), and what stays lost."""
@@ -165,7 +164,7 @@ def _transcribe(engine: Transcriber, audio: np.ndarray, lang: str, chunk: Chunk,
                    prompt=prompt, ladder=config.asr.retry_ladder)
 
 
-def speech_of(audio: np.ndarray, config: Config) -> tuple[tuple[float, float], ...] | None:
+def speech_of(audio: Audible, config: Config) -> tuple[tuple[float, float], ...] | None:
     """Where someone speaks, by voice activity (None when it is switched off)."""
     if not config.vad.enabled:
         return None
@@ -187,7 +186,7 @@ def _silent_language(info: MediaInfo, stream: AudioStream, config: Config) -> st
                      f"give --lang {'|'.join(languages)} to write an empty track{hint}")
 
 
-def _detect(engine: Transcriber, audio: np.ndarray, speech: tuple[tuple[float, float], ...] | None,
+def _detect(engine: Transcriber, audio: Audible, speech: tuple[tuple[float, float], ...] | None,
             candidates: list[str], config: Config, name: str) -> str:
     decision = decide_language(engine, audio, speech, candidates, DecodeOptions.of(config.asr), name)
     log.info("language %s, %s (%s)", decision.lang, decision.how,
@@ -204,14 +203,3 @@ def _dump_words(value: tuple[tuple[Word, ...], tuple[Finding, ...]]) -> bytes:
 def _load_words(data: bytes, lang: str) -> tuple[tuple[Word, ...], tuple[Finding, ...]]:
     raw = json.loads(data)
     return tuple(Word(*w) for w in raw["words"]), tuple(untranscribed(a, b, lang) for a, b in raw["untranscribed"])
-
-
-def _dump_audio(audio: Audio) -> bytes:
-    damage = json.dumps([[d.start, d.end, d.message] for d in audio.damage]).encode()
-    return len(damage).to_bytes(8, "little") + damage + dump_array(audio.samples)
-
-
-def _load_audio(data: bytes) -> Audio:
-    size = int.from_bytes(data[:8], "little")
-    damage = tuple(Finding(DAMAGED_AUDIO, message, WARNING, start=a, end=b) for a, b, message in json.loads(data[8:8 + size]))
-    return Audio(load_array(data[8 + size:]), damage)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Iterator, Union
 
 import numpy as np
 
@@ -120,12 +124,53 @@ def damage(start: float, end: float, reason: str) -> Finding:
                    "no speech can be heard there; check the source", WARNING, start=start, end=end)
 
 
+class Samples:
+    """One decoded audio stream, 16 kHz mono, kept on disk and read a stretch at a time.
+
+    Held in memory, two hours of audio took 0.7 GB (the 16-bit samples and their float
+    copy), so memory grew with the film. The samples stay in an unnamed temporary file
+    under ``$TMPDIR`` (gone with the process, even a killed one) and every reader slices
+    out the stretch it works on: ``samples[a:b]`` is a float32 array, as ``np.ndarray``
+    gives one, so the stages take either.
+    """
+
+    def __init__(self, file: BinaryIO, count: int):
+        self._file = file
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("audio samples are read by stretches: samples[start:stop]")
+        start, stop, _ = key.indices(self._count)
+        wanted = max(0, stop - start) * 2
+        data = bytearray()
+        while len(data) < wanted:  # pread may return less than asked
+            got = os.pread(self._file.fileno(), wanted - len(data), start * 2 + len(data))
+            if not got:
+                raise OSError(f"the decoded audio ended early, at sample {start + len(data) // 2}")
+            data += got
+        return np.frombuffer(data, dtype=np.int16).astype(np.float32) / 32768.0
+
+    def pieces(self, seconds: float = 60.0) -> Iterator[np.ndarray]:
+        """The samples in order, ``seconds`` at a time."""
+        step = max(1, int(seconds * SAMPLE_RATE))
+        for start in range(0, self._count, step):
+            yield self[start:start + step]
+
+
+# What the stages read audio from, a stretch at a time: a film's samples, or a clip in memory.
+Audible = Union[Samples, np.ndarray]
+
+
 @dataclass(frozen=True)
 class Audio:
     """One audio stream, decoded: 16 kHz mono samples on the container's timeline, and the
     stretches that were damaged or missing (filled with silence so later times still match)."""
 
-    samples: np.ndarray
+    samples: Samples
     damage: tuple[Finding, ...] = ()
 
 
@@ -152,21 +197,46 @@ SHORT = 1.0
 GAP = 0.1
 
 
-def _decode(path: Path, stream: int) -> tuple[np.ndarray, bool]:
+def _decode(path: Path, stream: int) -> tuple[Samples, bool]:
     """Samples, and whether ffmpeg reported errors while decoding them."""
     import ffmpeg
 
+    command = (
+        ffmpeg.input(url(path))
+        .output("pipe:", map=f"0:a:{stream}", af="aresample=async=1", format="s16le",
+                acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
+        .global_args("-nostdin", "-v", "error")
+        .compile()
+    )
+    out = tempfile.TemporaryFile(prefix="subpipe-audio-")
+    with tempfile.TemporaryFile(prefix="subpipe-ffmpeg-") as err:
+        try:
+            status = _wait(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err))
+        except BaseException:
+            out.close()
+            raise
+        errors = _tail(err)
+    if status != 0:
+        out.close()
+        raise InputError(f"could not decode audio from {path}: {last_line(errors)}")
+    return Samples(out, os.fstat(out.fileno()).st_size // 2), bool(errors.strip())
+
+
+def _wait(process: subprocess.Popen) -> int:
+    """ffmpeg's exit status; stopped with us when we are stopped (Ctrl-C, SIGTERM)."""
     try:
-        out, err = (
-            ffmpeg.input(url(path))
-            .output("pipe:", map=f"0:a:{stream}", af="aresample=async=1", format="s16le",
-                    acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
-            .global_args("-nostdin", "-v", "error")
-            .run(capture_stdout=True, capture_stderr=True)
-        )
-    except ffmpeg.Error as exc:
-        raise InputError(f"could not decode audio from {path}: {last_line(exc.stderr)}") from None
-    return np.frombuffer(out, dtype=np.int16).astype(np.float32) / 32768.0, bool(err.strip())
+        return process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _tail(file: BinaryIO, size: int = 65_536) -> bytes:
+    """The last ``size`` bytes of ``file``: a damaged film can make ffmpeg report errors by the megabyte."""
+    end = file.seek(0, os.SEEK_END)
+    file.seek(max(0, end - size))
+    return file.read()
 
 
 def _gaps(path: Path, stream: int) -> list[Finding]:
@@ -198,11 +268,9 @@ def _clock(seconds: float) -> str:
     return f"{int(minutes):02d}:{secs:06.3f}"
 
 
-def is_silent(audio: np.ndarray, threshold_db: float = -60.0) -> bool:
+def is_silent(audio: Samples, threshold_db: float = -60.0) -> bool:
     """True when the loudest sample stays below ``threshold_db`` dBFS."""
-    if audio.size == 0:
-        return True
-    peak = float(np.max(np.abs(audio)))
+    peak = max((float(np.max(np.abs(piece))) for piece in audio.pieces() if piece.size), default=0.0)
     return peak <= 10 ** (threshold_db / 20)
 
 

@@ -83,12 +83,14 @@ def test_second_run_reuses_every_stage(season: Path, tiny_config: Path, tmp_path
     assert invoke(*args).exit_code == 0
     first = tmp_path / "out" / "film.zh.srt"
     before = first.read_bytes()
-    audio, transcript = entries(cache, "audio"), entries(cache, "transcript")
-    assert len(audio) == 1 and len(transcript) == 1
+    transcript = entries(cache, "transcript")
+    assert len(transcript) == 1
+    # The audio is decoded again each time (seconds for hours): cached, it would pass through memory whole.
+    assert entries(cache, "audio") == {}
     assert invoke(*args).exit_code == 0
     assert first.read_bytes() == before
     # Nothing was rebuilt: the entries are the very same files.
-    assert entries(cache, "audio") == audio and entries(cache, "transcript") == transcript
+    assert entries(cache, "transcript") == transcript
 
 
 def test_changing_only_translation_settings_redoes_only_translation(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from subpipe.errors import InputError
-from audio import extract_audio
+from audio import extract_audio, extract_samples
 from subpipe.media import choose_stream, is_silent, probe
 
 
@@ -51,8 +51,24 @@ def test_missing_stream_is_named(media: Path) -> None:
 
 
 def test_silence_is_detected(media: Path) -> None:
-    assert is_silent(extract_audio(media / "silent.mp4", 0))
-    assert not is_silent(extract_audio(media / "tone.wav", 0))
+    assert is_silent(extract_samples(media / "silent.mp4", 0))
+    assert not is_silent(extract_samples(media / "tone.wav", 0))
+
+
+def test_samples_are_read_from_disk_by_stretches_as_ffmpeg_decoded_them(media: Path) -> None:
+    import subprocess
+
+    decoded = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(media / "tone.mp4"), "-map", "0:a:0",
+                              "-af", "aresample=async=1", "-f", "s16le", "-acodec", "pcm_s16le", "-ac", "1",
+                              "-ar", "16000", "pipe:"], capture_output=True, check=True).stdout
+    whole = np.frombuffer(decoded, dtype=np.int16).astype(np.float32) / 32768.0
+    samples = extract_samples(media / "tone.mp4", 0)
+    assert len(samples) == len(whole) and np.array_equal(samples[:], whole)
+    for a, b in [(0, 1), (100, 16_000), (16_000, 10**9), (len(whole) - 5, len(whole)), (-300, None), (500, 400)]:
+        assert np.array_equal(samples[a:b], whole[a:b]), (a, b)
+    assert np.array_equal(np.concatenate(list(samples.pieces(0.7))), whole)
+    with pytest.raises(TypeError, match="by stretches"):
+        samples[3]
 
 
 @pytest.mark.parametrize(
