@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bilingual import bilingual_tracks
 from .check import check_bytes
 from .config import Config
-from .errors import OverwriteRefused, UsageError
+from .errors import OverwriteRefused, PipelineFailed, UsageError
 from .findings import Finding
 from .formats import FORMATS, chosen
 from .formats.names import proxy_name, track_code, track_name
@@ -37,7 +38,7 @@ from .listen import speech_of
 from .manifest import EDITED_IN_REVIEW
 from .media import MediaInfo, choose_stream, probe, read_audio
 from .outputs import OutputSet
-from .review import _fresh, build_page, find_tracks, make_proxy, page_data, record_signoff, signoff
+from .review import build_page, find_tracks, make_proxy, page_data, proxy_is_fresh, record_signoff, signoff
 from .rules import judge_track
 from .script import unmarked
 from .types import Cue, Track
@@ -169,7 +170,8 @@ class Desk:
             for code, (_, track) in edits.items():
                 if code != self.source:
                     _note_edited(desk, code, self._plain(code), track)
-            paths = self._commit(outputs, {code: track for code, (_, track) in edits.items()})
+            tracks = {code: track for code, (_, track) in edits.items()}
+            paths = self._commit(outputs, {**tracks, **self._bilingual(tracks)})
             versions = {code: _sha(self.paths[code].read_bytes()) for code in self.paths}
             return Saved(paths, versions, retranslate="translated_from" in desk)
 
@@ -225,6 +227,24 @@ class Desk:
         meta = {"model": "", "backend": EDITED_IN_REVIEW, "settings": {"edited_in_review": True}}
         return outputs.commit(texts, meta, force=True)
 
+    def _bilingual(self, edited: Mapping[str, Track]) -> dict[str, Track]:
+        """The bilingual tracks made again from the edited single-language ones (those an
+        editor did not edit themselves). While the source and a target are out of step
+        (a cue split, not yet re-translated) their pair waits for re-translation."""
+        plain = {code: Track(code, tuple(Cue(c.start, c.end, tuple(unshown(line) for line in c.lines))
+                                         for c in t.cues)) for code, t in edited.items()}
+        made = {}
+        for pair in (code for code in self.paths if "-" in code and code not in edited):
+            src, _, tgt = pair.partition("-")
+            if src not in plain and tgt not in plain:
+                continue
+            both = {code: plain.get(code) or self._plain(code) for code in (src, tgt) if code in self.paths}
+            try:
+                made.update(bilingual_tracks(both, [pair]))
+            except PipelineFailed:
+                log.info("%s waits for re-translation: %s and %s are out of step", pair, src, tgt)
+        return made
+
     def _written(self, track: Track) -> Track:
         raw = Track(track.lang, tuple(Cue(c.start, c.end, tuple(unshown(line) for line in c.lines))
                                       for c in track.cues))
@@ -243,7 +263,7 @@ def open_desk(video: Path, config: Config, *, tracks_dir: Path | None = None) ->
     folder = Path(tracks_dir) if tracks_dir else video.parent
     paths = {track_code(p.name): p for p in find_tracks(folder, video.stem)}
     desk = Desk(video, config, folder, info, paths, load_glossary(config.translate.glossary_path))
-    if not _fresh(desk.proxy, video):
+    if not proxy_is_fresh(desk.proxy, video):
         make_proxy(video, desk.proxy)
     audio = read_audio(info, choose_stream(info, None, desk.source.split("-")[0])).samples
     desk.speech = speech_of(audio, config) or ()

@@ -16,7 +16,6 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -249,9 +248,3 @@ _ACTIONS: dict[str, Callable[[Desk, dict], dict]] = {
     "/api/judge": _judge, "/api/save": _save, "/api/retranslate": _retranslate, "/api/signoff": _signoff,
 }
 
-
-def stop_later(server: DeskServer) -> threading.Thread:
-    """Shut ``server`` down from another thread (tests)."""
-    thread = threading.Thread(target=server.shutdown, daemon=True)
-    thread.start()
-    return thread

@@ -35,10 +35,10 @@ from .formats.srt import read_track
 from .formats.srt_strict import shown
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
-from .textfile import read_small
 from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg, url
 from .outputs import OutputSet
 from .rules import timestamp
+from .textfile import read_small
 from .types import LANGUAGES, Track
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping
     for path in (output, proxy):
         if path.exists() and os.path.samefile(path, video):
             raise OutputError(f"{path} is the film under review: write the page elsewhere (-o PAGE.html)")
-    if not _fresh(proxy, video):
+    if not proxy_is_fresh(proxy, video):
         make_proxy(video, proxy)
     page = build_page(video.name, proxy.name, tracks, findings, glossary,
                       manifest=os.path.relpath(manifest, output.parent), gaps=gaps)
@@ -272,7 +272,7 @@ def make_proxy(video: Path, out: Path) -> Path:
     return out
 
 
-def _fresh(proxy: Path, video: Path) -> bool:
+def proxy_is_fresh(proxy: Path, video: Path) -> bool:
     # Re-encoding a feature film takes minutes; a proxy newer than the film is reused.
     return proxy.is_file() and proxy.stat().st_size > 0 and proxy.stat().st_mtime >= video.stat().st_mtime
 

@@ -3,14 +3,18 @@ on one real run of the 22 s Mandarin sample (faster-whisper, the base weights) w
 tiny random-weight MarianMT for zh -> en.
 
 The tests share the run and the server, and follow an editor's day in file order:
-the gate, a rejected bad save, editing and saving, a stale save, hostile text,
-re-translation, then a later run that refuses the edited tracks.
+the gate, a rejected bad save, re-translation after a source edit, editing and
+saving, a stale save, hostile text, sign-off, then a later run that refuses the
+edited tracks.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -23,13 +27,14 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # marian_tiny, whatever the import mode
 
+from test_review import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, REPO  # noqa: E402
+
 from subpipe.cli import main  # noqa: E402
 from subpipe.config import load_config  # noqa: E402
 from subpipe.desk import open_desk  # noqa: E402
 from subpipe.desk_server import DeskServer  # noqa: E402
 from subpipe.formats.srt import read_track  # noqa: E402
 from subpipe.translate.sentences import sentences  # noqa: E402
-from test_review import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, REPO  # noqa: E402
 
 HOSTILE = "<script>window.__xss=1</script></textarea><img src=x onerror=window.__xss=2>\u202eevil"
 
@@ -104,7 +109,8 @@ class Desk:
         """Replace a cue's text as an editor would, and wait for the judge's answer."""
         before = self.judged()
         self.text(track, cue).fill(text)
-        self.page.wait_for_function(f"Number(document.body.dataset.judged || 0) > {before}")
+        # The page's CSP admits no eval, so Playwright waits on a selector, not a function.
+        self.page.wait_for_selector(f'body[data-judged]:not([data-judged="{before}"])', state="attached")
 
     def act(self, track: str, cue: int, action: str, **data: str) -> None:
         extra = "".join(f'[data-{k}="{v}"]' for k, v in data.items())
@@ -166,6 +172,21 @@ def test_every_request_needs_the_token_and_this_host(film: dict) -> None:
     assert request(film, "/api/judge", {"track": "../../etc/passwd", "cues": []})[0] == 400
 
 
+def test_a_body_past_the_limit_is_refused_unread(film: dict) -> None:
+    import http.client
+
+    from subpipe.desk_server import MAX_BODY
+
+    server: DeskServer = film["server"]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.putrequest("POST", "/api/judge")
+    conn.putheader("X-Subpipe-Token", server.token)
+    conn.putheader("Content-Length", str(MAX_BODY + 1))
+    conn.endheaders()
+    assert conn.getresponse().status == 413
+    conn.close()
+
+
 def test_bad_cues_get_a_clear_message_and_nothing_is_written(film: dict) -> None:
     before = {code: srt_bytes(film, code) for code in ("zh", "en", "zh-en")}
     manifest = (film["folder"] / "film.subpipe.json").read_bytes()
@@ -187,6 +208,39 @@ def test_bad_cues_get_a_clear_message_and_nothing_is_written(film: dict) -> None
 
 
 # ---- editing in the browser -----------------------------------------------------------
+
+def test_retranslation_changes_only_the_changed_sentences(film: dict, browser) -> None:
+    folder = film["folder"]
+    source = film["desk"]._plain("zh")
+    plan = sentences(source, load_config(film["config"]).translate)
+    assert len(plan) >= 2
+    changed = plan[-1]
+    before_en = read_track(folder / "film.en.srt", "en")
+    desk = Desk(browser, film["url"])
+    # The editor's own English for the changed sentence's first cue: kept through re-translation.
+    desk.type_into("en", changed.first + 1, "The editor's words.")
+    desk.save()
+    last = changed.last + 1
+    desk.type_into("zh", last, desk.text("zh", last).input_value() + "吗")
+    desk.save()
+    assert desk.page.locator('[data-action="retranslate"]').is_enabled()
+    desk.page.locator('[data-action="retranslate"]').click()
+    desk.page.wait_for_selector('[data-status="saved"]')
+    said = desk.page.locator("[data-status]").inner_text()
+    assert said.startswith("Re-translated:") and f"en cue {changed.first + 1}: kept" in said
+    after_en = read_track(folder / "film.en.srt", "en")
+    assert len(after_en.cues) == len(before_en.cues)
+    for n, (old, new) in enumerate(zip(before_en.cues, after_en.cues)):
+        if n < changed.first:
+            assert old == new, n  # the sentences that did not change: the very same cues
+    assert after_en.cues[changed.first].lines == ("The editor's words.",)
+    others = [n for n in changed.cues if n != changed.first]
+    assert not others or any(after_en.cues[n] != before_en.cues[n] for n in others)
+    bilingual = read_track(folder / "film.zh-en.srt", "zh-en")
+    assert bilingual.cues[changed.first].lines[-1] == "The editor's words."
+    assert desk.errors == []
+    desk.close()
+
 
 def test_edit_split_merge_nudge_snap_undo_save(film: dict, browser) -> None:
     desk = Desk(browser, film["url"])
@@ -241,8 +295,12 @@ def test_edit_split_merge_nudge_snap_undo_save(film: dict, browser) -> None:
     assert "film.en.srt" in said and "film.zh.srt" not in said
     saved = read_track(film["folder"] / "film.en.srt", "en")
     assert [c.lines for c in saved.cues] == [(f"Line {n}.",) for n in range(1, zh_cues + 1)]
-    record = json.loads((film["folder"] / "film.subpipe.json").read_text())["files"]["film.en.srt"]
-    assert record["backend"] == "review"
+    records = json.loads((film["folder"] / "film.subpipe.json").read_text())["files"]
+    assert records["film.en.srt"]["backend"] == "review"
+    # The bilingual track is made again from the edited English (and recorded likewise).
+    bilingual = read_track(film["folder"] / "film.zh-en.srt", "zh-en")
+    assert [c.lines[-1] for c in bilingual.cues] == [f"Line {n}." for n in range(1, zh_cues + 1)]
+    assert records["film.zh-en.srt"]["backend"] == "review"
     # The file passes check now that the edits fixed its findings.
     checked = CliRunner().invoke(main, ["check", str(film["folder"] / "film.en.srt")])
     assert checked.exit_code == 0, checked.output
@@ -291,39 +349,6 @@ def test_hostile_text_is_shown_as_text(film: dict, browser) -> None:
     desk.close()
 
 
-def test_retranslation_changes_only_the_changed_sentences(film: dict, browser) -> None:
-    folder = film["folder"]
-    source = film["desk"]._plain("zh")
-    plan = sentences(source, load_config(film["config"]).translate)
-    assert len(plan) >= 2
-    changed = plan[-1]
-    before_en = read_track(folder / "film.en.srt", "en")
-    desk = Desk(browser, film["url"])
-    # The editor's own English for the changed sentence's first cue: kept through re-translation.
-    desk.type_into("en", changed.first + 1, "The editor's words.")
-    desk.save()
-    last = changed.last + 1
-    desk.type_into("zh", last, desk.text("zh", last).input_value() + "吗")
-    desk.save()
-    assert desk.page.locator('[data-action="retranslate"]').is_enabled()
-    desk.page.locator('[data-action="retranslate"]').click()
-    desk.page.wait_for_selector('[data-status="saved"]')
-    said = desk.page.locator("[data-status]").inner_text()
-    assert said.startswith("Re-translated:") and f"en cue {changed.first + 1}: kept" in said
-    after_en = read_track(folder / "film.en.srt", "en")
-    assert len(after_en.cues) == len(before_en.cues)
-    for n, (old, new) in enumerate(zip(before_en.cues, after_en.cues)):
-        if n < changed.first:
-            assert old == new, n  # the sentences that did not change: the very same cues
-    assert after_en.cues[changed.first].lines == ("The editor's words.",)
-    others = [n for n in changed.cues if n != changed.first]
-    assert not others or any(after_en.cues[n] != before_en.cues[n] for n in others)
-    bilingual = read_track(folder / "film.zh-en.srt", "zh-en")
-    assert bilingual.cues[changed.first].lines[-1] == "The editor's words."
-    assert desk.errors == []
-    desk.close()
-
-
 def test_sign_off_is_recorded_in_the_manifest(film: dict, browser) -> None:
     desk = Desk(browser, film["url"])
     desk.cell("zh", 1).locator("button.approve").click()
@@ -351,3 +376,24 @@ def _stamp(seconds: float) -> str:
     from subpipe.rules import timestamp
 
     return timestamp(seconds)
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_the_served_desk_stops_on_a_signal_with_its_status(film: dict, signum: int, status: int) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-c", "import sys; from subpipe.cli import main; sys.argv[0] = 'subpipe'; main()",
+               "review", str(film["video"]), "--edit", "--config", str(film["config"])]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) as child:
+        url = child.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and "?token=" in url, child.stderr.read()
+        with urllib.request.urlopen(url) as response:
+            assert response.status == 200
+        child.send_signal(signum)
+        _, stderr = child.communicate(timeout=120)
+    assert child.returncode == status, stderr
+    assert stderr.splitlines()[-1].startswith(f"Error: interrupted by {signal.Signals(signum).name}")
+
+
+def test_run_edit_needs_review() -> None:
+    result = CliRunner().invoke(main, ["run", "film.mp4", "--edit"])
+    assert result.exit_code == 2 and "--edit serves the review page: give --review too" in result.stderr

@@ -20,8 +20,7 @@ from click.testing import CliRunner
 from subpipe.cli import review
 from subpipe.config import load_config
 from subpipe.findings import Finding
-from subpipe.review import (aligned, build_page, json_for_script, page_data, read_page_data,
-                            review_command)
+from subpipe.review import aligned, build_page, json_for_script, page_data, read_page_data, review_command
 from subpipe.types import Cue, Track
 
 REPO = Path(__file__).resolve().parent.parent
