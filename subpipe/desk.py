@@ -19,7 +19,7 @@ import hashlib
 import logging
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from .listen import speech_of
 from .manifest import EDITED_IN_REVIEW
 from .media import MediaInfo, choose_stream, probe, read_audio
 from .outputs import OutputSet
+from .pipeline import track_from_json, track_json
 from .review import build_page, find_tracks, make_proxy, page_data, proxy_is_fresh, record_signoff, signoff
 from .rules import judge_track
 from .script import unmarked
@@ -166,7 +167,7 @@ class Desk:
             desk = outputs.manifest.extra.setdefault("desk", {})
             if self.source in edits and "translated_from" not in desk and len(self.paths) > 1:
                 # What the other tracks were translated from: what re-translation compares with.
-                desk["translated_from"] = _cues_json(self._plain(self.source))
+                desk["translated_from"] = track_json(self._plain(self.source))
             for code, (_, track) in edits.items():
                 if code != self.source:
                     _note_edited(desk, code, self._plain(code), track)
@@ -185,7 +186,7 @@ class Desk:
             desk = outputs.manifest.extra.setdefault("desk", {})
             if "translated_from" not in desk:
                 raise DeskError("the source has not changed since its translations were made")
-            before = _track_of(self.source, desk["translated_from"])
+            before = track_from_json(desk["translated_from"])
             current = {code: self._plain(code) for code in self.paths}
             done = redo.retranslate(before, current, desk.get("edited", {}), self.config, self.glossary,
                                     translator=translator)
@@ -332,14 +333,6 @@ def _note_edited(desk: dict, code: str, before: Track, after: Track) -> None:
     edited |= {(round(c.start, 3), round(c.end, 3)) for c in after.cues
                if old.get((round(c.start, 3), round(c.end, 3))) != tuple(unshown(line) for line in c.lines)}
     desk.setdefault("edited", {})[code] = sorted([a, b] for a, b in edited)
-
-
-def _cues_json(track: Track) -> list:
-    return [[c.start, c.end, list(c.lines)] for c in track.cues]
-
-
-def _track_of(code: str, cues: Sequence) -> Track:
-    return Track(code, tuple(Cue(float(a), float(b), tuple(lines)) for a, b, lines in cues))
 
 
 def _sha(data: bytes) -> str:

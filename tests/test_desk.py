@@ -154,6 +154,33 @@ def srt_bytes(film: dict, code: str) -> bytes:
     return (film["folder"] / f"film.{code}.srt").read_bytes()
 
 
+# ---- the pure parts --------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["plain", "\u202eevil", "a\x1bb", "<U+0041> stays text", "<U+202E>typed"])
+def test_text_shown_on_the_page_comes_back_as_it_was(text: str) -> None:
+    from subpipe.formats.srt_strict import shown, unshown
+
+    if "<U+" in text:
+        # What an editor types that looks like a hidden control's code: only a control's code turns back.
+        assert unshown(text) == text.replace("<U+202E>", "\u202e")
+    else:
+        assert unshown(shown(text)) == text
+
+
+def test_a_file_edited_in_review_is_refused_by_a_run(tmp_path: Path) -> None:
+    from subpipe.errors import OverwriteRefused
+    from subpipe.manifest import EDITED_IN_REVIEW, Manifest
+
+    track = tmp_path / "film.en.srt"
+    track.write_text("1\n00:00:01,000 --> 00:00:02,000\nHi.\n", encoding="utf-8")
+    manifest = Manifest(tmp_path / "film.subpipe.json")
+    manifest.record(track, track.read_text(encoding="utf-8"), model="", backend=EDITED_IN_REVIEW, settings={})
+    manifest.save()
+    with pytest.raises(OverwriteRefused, match="film.en.srt was edited in review"):
+        Manifest(tmp_path / "film.subpipe.json").guard([track], force=False)
+    Manifest(tmp_path / "film.subpipe.json").guard([track], force=True)
+
+
 # ---- the gate --------------------------------------------------------------------------
 
 def test_every_request_needs_the_token_and_this_host(film: dict) -> None:
