@@ -46,6 +46,11 @@ DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the 
 _EXPORTED = tuple(name for name in FORMATS if name != "srt")
 
 # Options several commands share, worded once.
+_edit_option = click.option("--edit", is_flag=True,
+                            help="Serve the review page for editing on 127.0.0.1 (the address is printed; "
+                                 "Ctrl-C stops it).")
+_port_option = click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+                            help="Port for --edit (0: any free port).")
 _config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
                               help="Project config (TOML) over configs/default.toml.")
 _force_option = click.option("--force", is_flag=True, help="Overwrite outputs even if an editor changed them.")
@@ -151,14 +156,18 @@ def main(verbose: bool) -> None:
               help="Speech backend (default: [asr] backend, faster-whisper).")
 @click.option("--device", default=None, metavar="cpu|cuda|cuda:N|auto", help=DEVICE_HELP)
 @click.option("--review", is_flag=True, help="Also write VIDEO.review.html (and its proxy) for sign-off.")
+@_edit_option
+@_port_option
 @click.option("--strict", is_flag=True, help="Exit 1 when the run finds anything for an editor (for overnight jobs).")
 @_formats_option
 @_force_option
 def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
         config_path: Path | None, targets: str, backend: str | None, device: str | None, review: bool,
-        strict: bool, formats: str | None, force: bool) -> None:
+        edit: bool, port: int, strict: bool, formats: str | None, force: bool) -> None:
     """Transcribe VIDEO and write VIDEO.<lang>.srt (and translations with --to)."""
     wanted = _format_names(formats)
+    if edit and not review:
+        raise click.UsageError("--edit serves the review page: give --review too")
     try:
         config = with_formats(with_overrides(_config(config_path), backend=backend, device=device), wanted)
         request = RunRequest(video=video, lang=lang, audio_stream=audio_stream, out_dir=out_dir,
@@ -172,6 +181,8 @@ def run(video: Path, lang: str, audio_stream: int | None, out_dir: Path | None,
         click.echo(f"Error: --strict: the outputs were written, but the run found {len(result.findings)} "
                    "thing(s) for an editor (above)", err=True)
         sys.exit(1)
+    if edit:
+        _serve_desk(video, config, out_dir, port)
 
 
 @main.command()
@@ -577,20 +588,41 @@ class _ProgressBar:
 @click.option("--notes", type=click.Path(path_type=Path), default=None,
               help="Apply the notes exported from a review PAGE: list the flagged cues "
                    "and record the sign-off in the manifest (exit 1 if any is flagged).")
+@_edit_option
+@_port_option
 @_config_option
 def review(paths: tuple[Path, ...], tracks: tuple[Path, ...], tracks_dir: Path | None,
-           output: Path | None, notes: Path | None, config_path: Path | None) -> None:
+           output: Path | None, notes: Path | None, edit: bool, port: int, config_path: Path | None) -> None:
     """Write a review page for VIDEO (player, cues side by side, rule breaks, sign-off),
-    or, with --notes, apply the editor's sign-off to PAGE."""
+    or, with --notes, apply the editor's sign-off to PAGE; --edit serves it for editing."""
     try:
         if notes is not None:
-            _notes(notes, paths, bool(tracks or tracks_dir or output))
+            _notes(notes, paths, bool(tracks or tracks_dir or output or edit))
             return
         if not paths:
             raise click.UsageError("give the VIDEO to review (or --notes NOTES.json PAGE.html)")
+        if edit:
+            if tracks or output or len(paths) > 1:
+                raise click.UsageError("--edit works on the film's own tracks: give --tracks-dir, not --tracks or -o")
+            _serve_desk(paths[0], _config(config_path), tracks_dir, port)
+            return
         _page(paths[0], [*tracks, *paths[1:]] or None, tracks_dir, output, config_path)
     except SubpipeError as exc:
         raise _Fail(exc) from None
+
+
+def _serve_desk(video: Path, config: Config, tracks_dir: Path | None, port: int) -> None:
+    """The editing page's server, until Ctrl-C or SIGTERM (exit 130 or 143, files whole)."""
+    from .desk import open_desk
+    from .desk_server import serve
+
+    try:
+        desk = open_desk(video, config, tracks_dir=tracks_dir)
+        serve(desk, port, announce=lambda url: click.echo(url))
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    except KeyboardInterrupt as stop:
+        raise _Stopped(interrupted(stop), "the desk stopped; every saved file is whole") from None
 
 
 def _page(video: Path, tracks: list[Path] | None, tracks_dir: Path | None,

@@ -24,12 +24,17 @@ from .formats.names import is_committed, manifest_name, stem_of_manifest
 from .textfile import decode_text
 
 VERSION = 1
+# The backend a record names when an editor saved the file in ``subpipe review --edit``:
+# the file is subpipe's own writing but the editor's work, so a run refuses it like any edit.
+EDITED_IN_REVIEW = "review"
 # No manifest of ours comes near this; a bigger file is not one.
 MAX_BYTES = 16 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Why an existing output is refused, for one file and for several.
 _REASONS = {
     "changed": ("was changed since subpipe wrote it", "were changed since subpipe wrote them"),
+    "edited": ("was edited in review ({manifest} records the editor's save)",
+               "were edited in review ({manifest} records the editor's saves)"),
     "no record": ("was not written by subpipe ({manifest} has no record of it)",
                   "were not written by subpipe ({manifest} has no record of them)"),
     "no manifest": ("exists, and there is no {manifest} to say that subpipe wrote it",
@@ -45,6 +50,11 @@ class Record:
     model: str
     backend: str
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def edited(self) -> bool:
+        """Saved by an editor from the review desk, not made by a run."""
+        return self.backend == EDITED_IN_REVIEW
 
 
 def manifest_path(out_dir: Path, stem: str) -> Path:
@@ -139,6 +149,8 @@ class Manifest:
             if record is not None:
                 if not path.is_file() or sha256_file(path) != record.sha256:
                     refused.append((path, "changed"))
+                elif record.edited:
+                    refused.append((path, "edited"))
             elif not self.exists:
                 refused.append((path, "no manifest"))
             elif self.damage is not None:

@@ -459,30 +459,31 @@ def _translated_cached(source: Track, targets: tuple[str, ...], config: Config, 
     if not target_langs(source.lang, targets):
         return _Translation({source.lang: source}, [], [], [])
     key = key_of(
-        "translation-3", _track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
+        "translation-3", track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
         # The Whisper fallback listens to the audio again: its English depends on both.
         sound.key, sound.engine.identity if sound.engine else heard.backend,
     )
 
     def dump(value: _Translation) -> bytes:
-        return json.dumps({"tracks": {k: _track_json(t) for k, t in value.tracks.items()},
+        return json.dumps({"tracks": {k: track_json(t) for k, t in value.tracks.items()},
                            "findings": [asdict(f) for f in value.findings],
                            "uses": value.uses, "notices": value.notices}, ensure_ascii=False).encode()
 
     def load(data: bytes) -> _Translation:
         raw = json.loads(data)
-        return _Translation({k: _track_from(t) for k, t in raw["tracks"].items()},
+        return _Translation({k: track_from_json(t) for k, t in raw["tracks"].items()},
                             [Finding(**f) for f in raw["findings"]], raw["uses"], raw["notices"])
 
     return cache.get_or_make("translation", key,
                              lambda: translated(source, targets, config, glossary, rules, sound), dump, load)
 
 
-def _track_json(track: Track) -> dict:
+def track_json(track: Track) -> dict:
+    """A track as plain JSON values (the stage cache, the desk's record of a source)."""
     return {"lang": track.lang, "cues": [[c.start, c.end, list(c.lines)] for c in track.cues]}
 
 
-def _track_from(data: dict) -> Track:
+def track_from_json(data: dict) -> Track:
     return Track(data["lang"], tuple(Cue(a, b, tuple(lines)) for a, b, lines in data["cues"]))
 
 

@@ -35,10 +35,10 @@ from .formats.srt import read_track
 from .formats.srt_strict import shown
 from .glossary import Glossary, load_glossary
 from .manifest import Manifest, manifest_path
-from .textfile import read_small
 from .media import MediaInfo, check_readable, last_line, probe, require_ffmpeg, url
 from .outputs import OutputSet
 from .rules import timestamp
+from .textfile import read_small
 from .types import LANGUAGES, Track
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def write_review(info: MediaInfo, tracks: Mapping[str, Track], findings: Mapping
     for path in (output, proxy):
         if path.exists() and os.path.samefile(path, video):
             raise OutputError(f"{path} is the film under review: write the page elsewhere (-o PAGE.html)")
-    if not _fresh(proxy, video):
+    if not proxy_is_fresh(proxy, video):
         make_proxy(video, proxy)
     page = build_page(video.name, proxy.name, tracks, findings, glossary,
                       manifest=os.path.relpath(manifest, output.parent), gaps=gaps)
@@ -272,7 +272,7 @@ def make_proxy(video: Path, out: Path) -> Path:
     return out
 
 
-def _fresh(proxy: Path, video: Path) -> bool:
+def proxy_is_fresh(proxy: Path, video: Path) -> bool:
     # Re-encoding a feature film takes minutes; a proxy newer than the film is reused.
     return proxy.is_file() and proxy.stat().st_size > 0 and proxy.stat().st_mtime >= video.stat().st_mtime
 
@@ -281,13 +281,20 @@ def _fresh(proxy: Path, video: Path) -> bool:
 
 def build_page(video_name: str, proxy_name: str, tracks: Mapping[str, Track],
                findings: Mapping[str, Sequence[Finding]], glossary: Glossary | None,
-               *, manifest: str | None = None, gaps: Sequence[tuple[float, float]] = ()) -> str:
-    """The review page as HTML text. Pure: same inputs, same bytes."""
+               *, manifest: str | None = None, gaps: Sequence[tuple[float, float]] = (),
+               edit: Mapping[str, Any] | None = None) -> str:
+    """The review page as HTML text. Pure: same inputs, same bytes.
+
+    ``edit`` (the desk's token, versions, speech, ...) makes it the editing page that
+    ``desk_server`` serves: it then talks to its own origin and nothing else.
+    """
     data = page_data(video_name, proxy_name, tracks, findings, glossary, manifest=manifest, gaps=gaps)
+    if edit is not None:
+        data["edit"] = dict(edit)
     template = TEMPLATE.read_text(encoding="utf-8")
     slots = {
-        "TITLE": html.escape(f"Review: {video_name}"),
-        "CSP": html.escape(content_security_policy(template)),
+        "TITLE": html.escape(f"{'Edit' if edit is not None else 'Review'}: {video_name}"),
+        "CSP": html.escape(content_security_policy(template, served=edit is not None)),
         "DATA": json_for_script(data),
     }
     # One pass, so text put in a slot is never read as a slot itself.
@@ -344,19 +351,21 @@ def json_for_script(data: Any) -> str:
     return text
 
 
-def content_security_policy(template: str) -> str:
-    """Only the page's own script runs (by hash): markup smuggled in by a cue is inert."""
+def content_security_policy(template: str, *, served: bool = False) -> str:
+    """Only the page's own script runs (by hash): markup smuggled in by a cue is inert.
+    A served page (the desk) may talk to its own server, and to nothing else."""
     scripts = _SCRIPT_RE.findall(template)
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
                       for s in scripts)
+    connect = "connect-src 'self'; " if served else ""
     return ("default-src 'none'; "
             f"script-src {hashes}; style-src 'unsafe-inline'; img-src data:; "
-            "media-src 'self' file: blob:; base-uri 'none'; form-action 'none'")
+            f"media-src 'self' file: blob:; {connect}base-uri 'none'; form-action 'none'")
 
 
 def _track_data(name: str, track: Track, findings: Sequence[Finding]) -> dict[str, Any]:
     codes = track.lang.split("-") if track.lang else ["en"]
-    per_cue, loose = _assign(track, findings)
+    judged = findings_data(track, findings)
     return {
         "name": name,
         "lang": track.lang,
@@ -368,10 +377,17 @@ def _track_data(name: str, track: Track, findings: Sequence[Finding]) -> dict[st
             "until": timestamp(cue.end),
             "lines": [shown(line) for line in cue.lines],  # a U+202E shown, not obeyed
             "langs": [_line_lang(line, codes) for line in cue.lines],
-            "findings": [_finding_data(f) for f in per_cue.get(i, ())],
+            "findings": judged["cues"][i],
         } for i, cue in enumerate(track.cues)],
-        "findings": [_finding_data(f) for f in loose],
+        "findings": judged["loose"],
     }
+
+
+def findings_data(track: Track, findings: Sequence[Finding]) -> dict[str, list]:
+    """The findings as the page shows them: a list per cue, and those about no one cue."""
+    per_cue, loose = _assign(track, findings)
+    return {"cues": [[_finding_data(f) for f in per_cue.get(i, ())] for i in range(len(track.cues))],
+            "loose": [_finding_data(f) for f in loose]}
 
 
 def _line_lang(line: str, codes: Sequence[str]) -> str:
@@ -520,8 +536,13 @@ def apply_notes(notes_path: Path, page_path: Path) -> SignOff:
     stem = stem_of_manifest(sidecar.name)
     if stem is None:
         raise InputError(f"{page_path} names {sidecar.name!r} as its manifest, not a {manifest_name('<stem>')}")
-    with OutputSet(sidecar.parent, stem) as outputs:
+    record_signoff(sidecar.parent, stem, result)
+    return result
+
+
+def record_signoff(folder: Path, stem: str, result: SignOff) -> None:
+    """Record a sign-off in the manifest of ``stem``'s outputs in ``folder``."""
+    with OutputSet(folder, stem) as outputs:
         outputs.manifest.extra["review"] = result.as_manifest()
         outputs.save_manifest()
-    log.info("recorded the sign-off in %s", sidecar)
-    return result
+    log.info("recorded the sign-off in %s", outputs.manifest_path)

@@ -116,6 +116,11 @@ def mark_rtl(line: str, mode: str) -> str:
     return bare
 
 
+def unmarked(line: str) -> str:
+    """``line`` without the direction marks ``mark_rtl`` puts around it (and nothing else:
+    an override or a joiner an editor must see stays)."""
+    return line.strip(_RLE + _PDF + _RLM)
+
 
 def foreign_letters(text: str) -> str:
     """The letters of ``text`` that are not Arabic script (e.g. Devanagari, Latin)."""

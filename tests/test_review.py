@@ -20,8 +20,7 @@ from click.testing import CliRunner
 from subpipe.cli import review
 from subpipe.config import load_config
 from subpipe.findings import Finding
-from subpipe.review import (aligned, build_page, json_for_script, page_data, read_page_data,
-                            review_command)
+from subpipe.review import aligned, build_page, json_for_script, page_data, read_page_data, review_command
 from subpipe.types import Cue, Track
 
 REPO = Path(__file__).resolve().parent.parent
@@ -204,6 +203,7 @@ class Watched:
         dialog.dismiss()
 
     def cell(self, track: str, cue: int):
+        """The cell of cue ``cue`` (1-based) of the track in language ``track`` (``zh``, ``ur-zh``)."""
         return self.page.locator(f'td.cue[data-track="{track}"][data-cue="{cue}"]')
 
 
@@ -218,8 +218,8 @@ def test_page_loads_from_disk_with_every_cue(watched: Watched) -> None:
     page = watched.page
     until(page, "document.getElementById('video').readyState >= 1")
     assert page.locator("tr.cue-row").count() == 4
-    for name, texts in (("film.ur.srt", UR), ("film.zh.srt", ZH), ("film.en.srt", XSS)):
-        shown = [watched.cell(name, n).locator(".line").inner_text() for n in range(1, 5)]
+    for code, texts in (("ur", UR), ("zh", ZH), ("en", XSS)):
+        shown = [watched.cell(code, n).locator(".line").inner_text() for n in range(1, 5)]
         assert [s.strip(RLE + PDF) for s in shown] == [t.strip(RLE + PDF) for t in texts]
     assert page.evaluate("document.getElementById('video').duration") == pytest.approx(10, abs=0.2)
     assert watched.errors == []
@@ -244,29 +244,29 @@ def test_click_on_cue_seeks_and_plays_it(watched: Watched) -> None:
 
 
 def test_rule_breaks_are_marked_with_measure_and_limit(watched: Watched) -> None:
-    cell = watched.cell("film.zh.srt", 3)
+    cell = watched.cell("zh", 3)
     assert "has-findings" in cell.get_attribute("class")
     badge = cell.locator('.finding[data-rule="chars_per_line"]')
     assert "> 16" in badge.inner_text()
     assert "limit 16" in badge.get_attribute("title")
-    assert watched.cell("film.zh.srt", 2).locator(".finding").count() == 0
+    assert watched.cell("zh", 2).locator(".finding").count() == 0
 
 
 def test_glossary_terms_are_marked(watched: Watched) -> None:
-    assert watched.cell("film.zh.srt", 1).locator("mark.term").inner_text() == "巴基斯坦电视台"
-    assert watched.cell("film.ur.srt", 1).locator("mark.term").inner_text() == "پی ٹی وی"
-    assert watched.cell("film.en.srt", 1).locator("mark.term").inner_text() == "PTV"
+    assert watched.cell("zh", 1).locator("mark.term").inner_text() == "巴基斯坦电视台"
+    assert watched.cell("ur", 1).locator("mark.term").inner_text() == "پی ٹی وی"
+    assert watched.cell("en", 1).locator("mark.term").inner_text() == "PTV"
 
 
 def test_urdu_cells_read_right_to_left(watched: Watched) -> None:
     def direction(locator) -> str:  # noqa: ANN001
         return locator.evaluate("e => getComputedStyle(e).direction")
 
-    assert direction(watched.cell("film.ur.srt", 2)) == "rtl"
-    assert watched.cell("film.ur.srt", 2).get_attribute("lang") == "ur"
-    assert direction(watched.cell("film.zh.srt", 2)) == "ltr"
+    assert direction(watched.cell("ur", 2)) == "rtl"
+    assert watched.cell("ur", 2).get_attribute("lang") == "ur"
+    assert direction(watched.cell("zh", 2)) == "ltr"
     # In the bilingual track each line takes its own direction.
-    lines = watched.cell("film.ur-zh.srt", 2).locator(".line")
+    lines = watched.cell("ur-zh", 2).locator(".line")
     assert [direction(lines.nth(i)) for i in range(2)] == ["rtl", "ltr"]
 
 
@@ -277,7 +277,7 @@ def test_hostile_cues_are_inert_text(watched: Watched) -> None:
     for n in (2, 3, 4):
         page.locator(f'tr.cue-row[data-cue="{n}"] td.num').click()
         until(page, f"document.getElementById('overlay').textContent.includes({json.dumps(XSS[n - 1])})")
-    assert watched.cell("film.en.srt", 3).locator(".line").inner_text() == XSS[2]
+    assert watched.cell("en", 3).locator(".line").inner_text() == XSS[2]
     assert page.locator("#cues img, #overlay img, #cues i, #cues script, #overlay script").count() == 0
     assert page.evaluate("window.__xss") is None
     assert watched.dialogs == [] and watched.errors == []
@@ -285,15 +285,15 @@ def test_hostile_cues_are_inert_text(watched: Watched) -> None:
 
 def test_sign_off_survives_reload_and_is_exported(watched: Watched, desk: dict[str, Path]) -> None:
     page = watched.page
-    watched.cell("film.zh.srt", 1).locator("button.approve").click()
-    flagged = watched.cell("film.en.srt", 2)
+    watched.cell("zh", 1).locator("button.approve").click()
+    flagged = watched.cell("en", 2)
     flagged.locator("button.flag").click()
     flagged.locator("input.note").fill("drop the markup")
     page.reload()
     page.wait_for_selector("td.cue")
-    assert watched.cell("film.zh.srt", 1).locator("button.approve").get_attribute("aria-pressed") == "true"
-    assert "approved" in watched.cell("film.zh.srt", 1).get_attribute("class")
-    assert watched.cell("film.en.srt", 2).locator("input.note").input_value() == "drop the markup"
+    assert watched.cell("zh", 1).locator("button.approve").get_attribute("aria-pressed") == "true"
+    assert "approved" in watched.cell("zh", 1).get_attribute("class")
+    assert watched.cell("en", 2).locator("input.note").input_value() == "drop the markup"
     export = json.loads(page.locator("#export").input_value())
     assert [(c["track"], c["cue"], c["status"], c["note"]) for c in export["cues"]] == [
         ("film.zh.srt", 1, "approved", ""), ("film.en.srt", 2, "flagged", "drop the markup")]
@@ -319,7 +319,7 @@ def test_rebuilt_page_with_other_cues_starts_afresh(browser_context, desk: dict[
                                                     tmp_path: Path) -> None:
     # The same page name elsewhere, with a cue changed and one dropped from a track.
     first = Watched(browser_context, desk["page"].as_uri())
-    first.cell("film.ur.srt", 4).locator("button.approve").click()
+    first.cell("ur", 4).locator("button.approve").click()
     first.page.close()
     data = read_page_data(desk["page"])
     tracks = {t["name"]: Track(t["lang"], tuple(Cue(c["start"], c["end"], tuple(c["lines"]))
@@ -331,7 +331,7 @@ def test_rebuilt_page_with_other_cues_starts_afresh(browser_context, desk: dict[
     again = Watched(browser_context, (tmp_path / "film.review.html").as_uri())
     assert again.page.locator("table.track-table").count() == 4
     assert again.page.locator("td.cue.approved").count() == 0
-    assert again.cell("film.ur.srt", 4).locator("button.approve").get_attribute("aria-pressed") == "false"
+    assert again.cell("ur", 4).locator("button.approve").get_attribute("aria-pressed") == "false"
     assert again.errors == []
     again.page.close()
 
@@ -420,9 +420,9 @@ def test_untranscribed_speech_is_a_row_the_sign_off_must_close(browser_context, 
     assert "2.5 s of speech has no subtitle" in gap.inner_text()
     assert page.locator("#counts").inner_text().endswith("1 of 1 stretches of speech with no subtitle open")
     # All cues approved: the sign-off still fails while the gap is open.
-    for name in ("film.ur.srt", "film.zh.srt"):
+    for code in ("ur", "zh"):
         for n in range(1, 5):
-            watched.cell(name, n).locator("button.approve").click()
+            watched.cell(code, n).locator("button.approve").click()
     notes = desk["folder"] / "gaps.review-notes.json"
     notes.write_text(page.locator("#export").input_value(), encoding="utf-8")
     held = CliRunner().invoke(review, ["--notes", str(notes), str(page_path)])

@@ -27,6 +27,7 @@ _ARROW = "-->"
 # parser acts on them) and the bidi overrides, which make a player show the text
 # reordered, unlike the embeddings (U+202A/B ... U+202C) subpipe writes around Urdu.
 _OVERRIDES = {"\u202d": "LEFT-TO-RIGHT OVERRIDE", "\u202e": "RIGHT-TO-LEFT OVERRIDE"}
+_SHOWN = re.compile(r"<U\+([0-9A-F]{4})>")
 _CONTROL_NAMES = {"\x07": "BEL", "\x08": "BACKSPACE", "\x1b": "ESC", "\x7f": "DEL"}
 
 
@@ -138,6 +139,16 @@ def shown(text: str) -> str:
     """``text`` with each hidden control written out as its code (``<U+202E>``), so that
     a page shows what the file holds instead of obeying it."""
     return "".join(f"<U+{ord(c):04X}>" if is_hidden_control(c) else c for c in text)
+
+
+def unshown(text: str) -> str:
+    """``shown`` undone: each ``<U+202E>`` that ``shown`` writes for a hidden control
+    becomes that character again, so text edited on the page keeps what it did not touch."""
+    def back(match: re.Match) -> str:
+        ch = chr(int(match.group(1), 16))
+        return ch if is_hidden_control(ch) else match.group(0)
+
+    return _SHOWN.sub(back, text)
 
 
 def _parse_timing(line_no: int, line: str, number: int | None,
