@@ -1,6 +1,6 @@
 """The command line: a thin shell over the library. Errors become exit codes here only.
 
-    subpipe run | translate | export | burn | check | batch | review | models | cache clean
+    subpipe run | translate | export | burn | check | eval | batch | review | models | cache clean
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_formats, with_overrides
 from .errors import SubpipeError, UsageError
+from .evaluate import evaluate_files
+from .evaluate import format_json as eval_json
+from .evaluate import format_text as eval_text
 from .formats import FORMATS, chosen
 from .formats.names import REPORT_NAME
 from .interrupt import Interrupted, interrupted, signals_interrupt
@@ -507,6 +510,26 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
     if status == 2:
         click.echo(f"Error: {format_text(report).strip()}", err=True)
     sys.exit(status)
+
+
+@main.command("eval")
+@click.argument("hypothesis", metavar="HYP", type=click.Path(path_type=Path))
+@click.option("--ref", "reference", required=True, type=click.Path(path_type=Path), metavar="REF",
+              help="The reference: an SRT (or WebVTT, ASS, TTML), or a TSV with start, end and text "
+                   "(or one column per language: eng, urd, cmn).")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
+              help="Language of HYP (default: from its name, film.zh.srt, else its script).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_config_option
+def eval_command(hypothesis: Path, reference: Path, lang: str | None, fmt: str, config_path: Path | None) -> None:
+    """Score the track HYP against a reference: CER (Mandarin) or WER (Urdu, English), chrF and
+    BLEU by cues matched in time, speech recall, cue precision and rule compliance."""
+    try:
+        config = _config(config_path)
+        result = evaluate_files(hypothesis, reference, config.rules, lang)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    click.echo(eval_json(result) if fmt == "json" else eval_text(result), nl=False)
 
 
 @main.command()
