@@ -39,6 +39,9 @@ from .media import choose_stream, probe, read_audio
 from .pipeline import RunRequest, export_file, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
+from .translate.lm_weights import available as lm_available
+from .translate.lm_weights import resolve_lm
+from .translate.routes import engine_inventory
 from .types import LANGUAGES
 
 DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the GPU when there is one. "
@@ -546,14 +549,23 @@ def models(config_path: Path | None, verify: bool, prepare: bool) -> None:
             a = config.asr
             resolved = resolve_whisper(a.model, explicit=a.model_path, explicit_sha256=a.model_sha256)
             click.echo(str(resolved.path))
+            # The translation model too, converted once, when its weights are installed.
+            if config.translate.lm_directions and lm_available(config.translate.lm_model_path):
+                click.echo(str(resolve_lm(config.translate.lm_model_path).path))
             return
         rows = model_inventory(config.asr.model, explicit=config.asr.model_path, verify=verify)
+        engines = engine_inventory(config)
     except SubpipeError as exc:
         raise _Fail(exc) from None
     click.echo(f"{'MODEL':<14} {'SOURCE':<28} {'STATUS':<12} {'SIZE':>10}  LOCATION")
     for row in rows:
         size = f"{row.size / 1e6:,.1f} MB" if row.size else "-"
         click.echo(f"{row.model:<14} {row.source:<28} {row.status:<12} {size:>10}  {row.location}")
+    click.echo("")
+    click.echo(f"{'TRANSLATION':<12} {'DIRECTIONS':<30} {'STATUS':<34} {'SIZE':>10}  {'LICENCE':<20}  SOURCE")
+    for e in engines:
+        size = f"{e.size / 1e6:,.1f} MB" if e.size else "-"
+        click.echo(f"{e.engine:<12} {e.directions:<30} {e.status:<34} {size:>10}  {e.licence:<20}  {e.source}")
 
 
 class _ProgressBar:

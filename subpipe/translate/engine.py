@@ -36,6 +36,18 @@ class Hearing:
     audio: Any = None  # the film's samples
 
 
+@dataclass(frozen=True)
+class EngineRow:
+    """One line of ``subpipe models`` about a translation engine."""
+
+    engine: str
+    directions: str
+    source: str
+    status: str
+    size: int
+    licence: str
+
+
 class Translator(Protocol):
     """Anything that turns texts in ``src`` into texts in ``tgt``, one for one."""
 
