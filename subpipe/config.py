@@ -43,7 +43,7 @@ OPUS_MT = {
 }
 # What the small language model translates by default (the rest is refused or left to
 # Whisper's speech translation): see configs/default.toml for the measurements.
-LM_DIRECTIONS = ("zh-en", "ur-en", "en-zh", "en-ur")
+LM_DIRECTIONS = ("zh-en", "en-zh")
 # Lines Whisper invents over music and silence.
 BLOCKLIST = (
     "字幕由Amara.org社群提供",
@@ -140,7 +140,7 @@ class TranslateSettings:
     lm_model_path: str = ""
     lm_batch_size: int = 8
     lm_threads: int = 0
-    lm_budget_in_prompt: bool = True
+    lm_budget_in_prompt: bool = False
 
     @property
     def glossary_path(self) -> Path:
