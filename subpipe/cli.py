@@ -1,6 +1,6 @@
 """The command line: a thin shell over the library. Errors become exit codes here only.
 
-    subpipe run | translate | export | burn | check | batch | review | models | cache clean
+    subpipe run | translate | export | burn | check | eval | batch | review | models | cache clean
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_formats, with_overrides
 from .errors import SubpipeError, UsageError
+from .evaluate import evaluate_files
+from .evaluate import format_json as eval_json
+from .evaluate import format_text as eval_text
 from .formats import FORMATS, chosen
 from .formats.names import REPORT_NAME
 from .interrupt import Interrupted, interrupted, signals_interrupt
@@ -36,6 +39,9 @@ from .media import choose_stream, probe, read_audio
 from .pipeline import RunRequest, export_file, translate_file, writable_folder
 from .pipeline import run as run_pipeline
 from .review import notes_command, review_command
+from .translate.lm_weights import available as lm_available
+from .translate.lm_weights import resolve_lm
+from .translate.routes import engine_inventory
 from .types import LANGUAGES
 
 DEVICE_HELP = ("Where Whisper runs (default: [asr] device, cpu); auto takes the GPU when there is one. "
@@ -520,6 +526,26 @@ def check(srt_file: Path, lang: str | None, video: Path | None, fmt: str, config
     sys.exit(status)
 
 
+@main.command("eval")
+@click.argument("hypothesis", metavar="HYP", type=click.Path(path_type=Path))
+@click.option("--ref", "reference", required=True, type=click.Path(path_type=Path), metavar="REF",
+              help="The reference: an SRT (or WebVTT, ASS, TTML), or a TSV with start, end and text "
+                   "(or one column per language: eng, urd, cmn).")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
+              help="Language of HYP (default: from its name, film.zh.srt, else its script).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_config_option
+def eval_command(hypothesis: Path, reference: Path, lang: str | None, fmt: str, config_path: Path | None) -> None:
+    """Score the track HYP against a reference: CER (Mandarin) or WER (Urdu, English), chrF and
+    BLEU by cues matched in time, speech recall, cue precision and rule compliance."""
+    try:
+        config = _config(config_path)
+        result = evaluate_files(hypothesis, reference, config.rules, lang)
+    except SubpipeError as exc:
+        raise _Fail(exc) from None
+    click.echo(eval_json(result) if fmt == "json" else eval_text(result), nl=False)
+
+
 @main.command()
 @_config_option
 @click.option("--verify/--no-verify", default=True, show_default=True,
@@ -534,14 +560,23 @@ def models(config_path: Path | None, verify: bool, prepare: bool) -> None:
             a = config.asr
             resolved = resolve_whisper(a.model, explicit=a.model_path, explicit_sha256=a.model_sha256)
             click.echo(str(resolved.path))
+            # The translation model too, converted once, when its weights are installed.
+            if config.translate.lm_directions and lm_available(config.translate.lm_model_path):
+                click.echo(str(resolve_lm(config.translate.lm_model_path).path))
             return
         rows = model_inventory(config.asr.model, explicit=config.asr.model_path, verify=verify)
+        engines = engine_inventory(config)
     except SubpipeError as exc:
         raise _Fail(exc) from None
     click.echo(f"{'MODEL':<14} {'SOURCE':<28} {'STATUS':<12} {'SIZE':>10}  LOCATION")
     for row in rows:
         size = f"{row.size / 1e6:,.1f} MB" if row.size else "-"
         click.echo(f"{row.model:<14} {row.source:<28} {row.status:<12} {size:>10}  {row.location}")
+    click.echo("")
+    click.echo(f"{'TRANSLATION':<12} {'DIRECTIONS':<30} {'STATUS':<34} {'SIZE':>10}  {'LICENCE':<20}  SOURCE")
+    for e in engines:
+        size = f"{e.size / 1e6:,.1f} MB" if e.size else "-"
+        click.echo(f"{e.engine:<12} {e.directions:<30} {e.status:<34} {size:>10}  {e.licence:<20}  {e.source}")
 
 
 class _ProgressBar:

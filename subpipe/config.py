@@ -41,6 +41,9 @@ OPUS_MT = {
     "zh-en": "Helsinki-NLP/opus-mt-zh-en",
     "en-zh": "Helsinki-NLP/opus-mt-en-zh",
 }
+# What the small language model translates by default (the rest is refused or left to
+# Whisper's speech translation): see configs/default.toml for the measurements.
+LM_DIRECTIONS = ("zh-en", "en-zh")
 # Lines Whisper invents over music and silence.
 BLOCKLIST = (
     "字幕由Amara.org社群提供",
@@ -129,6 +132,15 @@ class TranslateSettings:
     max_sentence_gap: float = 2.0  # seconds of silence that end a sentence anyway
     whisper_fallback: bool = True
     models: dict[str, str] = field(default_factory=lambda: dict(OPUS_MT))
+    # The small language model (Gemma 3 270M, translate/gemma.py): the directions it is
+    # trusted with when MarianMT has no model, a GGUF to use instead of the PyPI
+    # packages', sentences per batch, CTranslate2 threads (0: its default), and whether
+    # each sentence is asked to fit its cues' characters.
+    lm_directions: tuple[str, ...] = LM_DIRECTIONS
+    lm_model_path: str = ""
+    lm_batch_size: int = 8
+    lm_threads: int = 0
+    lm_budget_in_prompt: bool = False
 
     @property
     def glossary_path(self) -> Path:
@@ -354,6 +366,10 @@ ALLOWED: dict[str, Check] = {
     "translate.max_sentence_gap": _within(0, 3600),
     "translate.models": (lambda v: all(_is_pair(k) and m for k, m in v.items()),
                          "a table of language pairs (such as ur-en) to a model folder or hub id"),
+    "translate.lm_directions": (lambda v: all(_is_pair(p) and "en" in p.split("-") for p in v),
+                                "a list of directions to or from English, such as zh-en"),
+    "translate.lm_batch_size": _within(1, 1024),
+    "translate.lm_threads": _within(0, MAX_THREADS),
     "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
     "output.urdu_direction_marks": _one_of(RTL_MODES),
     "output.formats": (lambda v: bool(v) and len(set(v)) == len(v) and set(v) <= set(FORMATS),

@@ -30,13 +30,15 @@ SYNC = "sync"  # a cue's times moved off the speech it shows
 SCRIPT = "script"  # text in another script than the track's
 FILLER_CUE = "filler"  # a translated cue with no words of its own
 CLEANED = "cleaned"  # a translation with another script or a loop cut out
+UNFAITHFUL = "unfaithful"  # a translation that dropped or invented text, kept for an editor
 GLOSSARY = "glossary_term"  # a glossary term that did not come through
 
 # How a run counts what it found, in this order: its summary line, the manifest's
 # ``findings.counts`` and batch's report. Every kind not named here is a rule break.
 CATEGORIES = ("rule", "untranscribed", "media", "timing", "script", "translation")
 _CATEGORY_OF = {UNTRANSCRIBED: "untranscribed", DAMAGED_AUDIO: "media", SYNC: "timing", "past_audio_end": "timing",
-                SCRIPT: "script", FILLER_CUE: "translation", CLEANED: "translation", GLOSSARY: "translation"}
+                SCRIPT: "script", FILLER_CUE: "translation", CLEANED: "translation", GLOSSARY: "translation",
+                UNFAITHFUL: "translation"}
 
 
 @dataclass(frozen=True)

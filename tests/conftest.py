@@ -26,6 +26,9 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model cache of the test session's own (the real weights are rebuilt into it)."""
     cache = tmp_path_factory.mktemp("subpipe-cache")
     os.environ["SUBPIPE_CACHE"] = str(cache)
+    # Tests never convert the real 253 MB Gemma weights, installed or not: routing takes
+    # the Whisper fallback as on a machine without them (tests/test_lm.py builds a tiny model).
+    os.environ["SUBPIPE_LM_PACKAGES"] = "0"
     return cache
 
 

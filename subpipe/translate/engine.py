@@ -16,11 +16,14 @@ from ..errors import ModelError, PipelineFailed
 
 @dataclass(frozen=True)
 class Span:
-    """One sentence to translate, with the stretch of media it covers."""
+    """One sentence to translate, with the stretch of media it covers and the characters
+    its cues can show in the target (``budget``; None: not known), which an engine that
+    condenses, as a subtitler does, aims for."""
 
     text: str
     start: float
     end: float
+    budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,18 @@ class Hearing:
     can_listen: bool
     engine: Transcriber | None = None
     audio: Any = None  # the film's samples
+
+
+@dataclass(frozen=True)
+class EngineRow:
+    """One line of ``subpipe models`` about a translation engine."""
+
+    engine: str
+    directions: str
+    source: str
+    status: str
+    size: int
+    licence: str
 
 
 class Translator(Protocol):

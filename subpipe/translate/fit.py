@@ -7,7 +7,9 @@ import re
 from typing import Callable, Sequence
 
 from ..linebreak import CLOSING, units_of
+from ..rules import Rules
 from ..script import visible
+from ..types import Cue
 
 FILLER = "…"
 
@@ -34,6 +36,12 @@ def distribute(
         cuts = _fitting_cuts(units, sizes, shares, fits) or cuts
     parts = ["".join(units[a:b]).strip() for a, b in zip(cuts, cuts[1:])]
     return [part if visible(part).strip() else FILLER for part in parts]
+
+
+def budget(cues: Sequence[Cue], rules: Rules) -> float:
+    """The characters ``cues`` can show in a language with ``rules``: each cue's reading
+    speed over its duration, at most its lines' width."""
+    return sum(min(rules.max_cps * (c.end - c.start), rules.max_lines * rules.max_chars_per_line) for c in cues)
 
 
 def _fitting_cuts(units: Sequence[str], sizes: Sequence[float], shares: Sequence[float],

@@ -12,10 +12,11 @@ from ..config import OPUS_MT as HUB_IDS
 from ..config import Config, TranslateSettings
 from ..errors import ModelError
 from ..online import offline
-from .engine import Hearing
+from .engine import EngineRow, Hearing
 
 log = logging.getLogger(__name__)
 
+LICENCE = "CC-BY-4.0 (OPUS-MT)"
 # Multi-target models pick their output language from a token at the start of the input.
 TARGET_TOKENS = {"en-zh": ">>cmn_Hans<<"}
 # A translation that loops or holds another script is decoded again this way.
@@ -31,6 +32,21 @@ def serves(pair: str, config: Config, hearing: Hearing) -> None:
     """Routing's question: raises ModelError (what is missing, how to get it) unless a
     MarianMT model for ``pair`` is found."""
     find_marian_model(pair, config.translate)
+
+
+def inventory(config: Config) -> list[EngineRow]:
+    """One row per direction MarianMT could serve: found on disk, fetchable online, or missing."""
+    rows = []
+    for pair in sorted(config.translate.models):
+        try:
+            where = find_marian_model(pair, config.translate)
+        except ModelError:
+            rows.append(EngineRow("marian", pair, config.translate.models[pair], "missing", 0, LICENCE))
+            continue
+        folder = Path(where)
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) if folder.is_dir() else 0
+        rows.append(EngineRow("marian", pair, where, "present" if folder.is_dir() else "online", size, LICENCE))
+    return rows
 
 
 def make(config: Config, hearing: Hearing) -> "MarianTranslator":

@@ -2,15 +2,18 @@
 
 Urdu <-> Mandarin goes through English, so the English pivot is made (and written)
 whenever it is computed. Each direction goes to the first engine of ``ENGINES`` that
-can serve it: MarianMT when its model is found, else Whisper's own speech translation
-for X->English when the audio can be heard again; when none can, the run stops before
-any work with what is missing and how to get it (the first engine's word on it).
+can serve it: MarianMT when its model is found, else the small language model (Gemma 3
+270M) for the directions it is trusted with, else Whisper's own speech translation for
+X->English when the audio can be heard again; when none can, the run stops before any
+work with what is missing and how to get it (the first engine's word on it). Each
+choice is logged, and the run's manifest records the engine of every direction.
 
 A new engine is a module with ``serves`` and ``make`` and one line in ``ENGINES``.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -18,9 +21,11 @@ from ..bilingual import default_pairs
 from ..config import Config
 from ..errors import ModelError, UsageError
 from ..types import LANGUAGES
-from . import marian, whisper
-from .engine import Hearing, RoutedTranslator
+from . import gemma, marian, whisper
+from .engine import EngineRow, Hearing, RoutedTranslator
 from .track import PIVOT
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,19 +35,27 @@ class EngineKind:
     ``serves(pair, config, hearing)`` returns quietly when the engine can translate
     ``pair`` here and raises ModelError (saying what is missing) when it can't;
     ``make(config, hearing)`` builds the engine, once per run, for every direction it serves;
-    ``notice(pair, engine)``, when given, is a warning the run prints about the choice.
+    ``notice(pair, engine)``, when given, is a warning the run prints about the choice;
+    ``inventory(config)`` says what ``subpipe models`` lists for it.
     """
 
     name: str
     serves: Callable[[str, Config, Hearing], None]
     make: Callable[[Config, Hearing], Any]
     notice: Callable[[str, Any], str] | None = None
+    inventory: Callable[[Config], list[EngineRow]] | None = None
 
 
 ENGINES: tuple[EngineKind, ...] = (
-    EngineKind("marian", marian.serves, marian.make),
-    EngineKind("whisper", whisper.serves, whisper.make, whisper.notice),
+    EngineKind("marian", marian.serves, marian.make, inventory=marian.inventory),
+    EngineKind("gemma", gemma.serves, gemma.make, gemma.notice, gemma.inventory),
+    EngineKind("whisper", whisper.serves, whisper.make, whisper.notice, whisper.inventory),
 )
+
+
+def engine_inventory(config: Config) -> list[EngineRow]:
+    """Every translation engine, in routing's order: its directions, source, state, size, licence."""
+    return [row for kind in ENGINES if kind.inventory is not None for row in kind.inventory(config)]
 
 
 def check_targets(targets: Sequence[str]) -> None:
@@ -109,6 +122,7 @@ def make_translator(src: str, targets: Sequence[str], config: Config, hearing: H
         if kind.name not in made:
             made[kind.name] = kind.make(config, hearing)
         routes[pair] = made[kind.name]
+        log.info("translating %s with %s", pair, kind.name)
         if kind.notice is not None:
             notices.append(kind.notice(pair, routes[pair]))
     return RoutedTranslator(routes), notices

@@ -21,8 +21,8 @@ from ..rules import Rules
 from ..script import normalize, visible
 from ..types import Cue, Track
 from .engine import Span, Translator, engine_name, run_engine
-from .fit import FILLER, distribute
-from .sanity import sane
+from .fit import FILLER, budget, distribute
+from .sanity import Expected, sane
 from .sentences import Sentence, cue_text, sentences
 
 PIVOT = "en"
@@ -91,7 +91,8 @@ def translate_track(
 ) -> TranslationResult:
     """``track`` in ``tgt``, cue for cue: same count, same times, no empty cue."""
     plan = sentences(track, options)
-    done = _translate(plan, [s.text for s in plan], track.lang, tgt, translator, glossary)
+    budgets = _budgets(track, plan, rules_for_tgt)
+    done = _translate(plan, [s.text for s in plan], track.lang, tgt, translator, glossary, budgets)
     return _result(track, plan, done, tgt, rules_for_tgt)
 
 
@@ -116,11 +117,14 @@ def translate_tracks(
             continue
         if track.lang != PIVOT and tgt != PIVOT:
             if PIVOT not in done:
-                done[PIVOT] = _translate(plan, texts, track.lang, PIVOT, translator, glossary)
+                done[PIVOT] = _translate(plan, texts, track.lang, PIVOT, translator, glossary,
+                                         _budgets(track, plan, rules.get(PIVOT)))
             middle = done[PIVOT]
-            done[tgt] = _chain(middle, _translate(plan, middle.filled(), PIVOT, tgt, translator, glossary))
+            done[tgt] = _chain(middle, _translate(plan, middle.filled(), PIVOT, tgt, translator, glossary,
+                                                  _budgets(track, plan, rules.get(tgt))))
         else:
-            done[tgt] = _translate(plan, texts, track.lang, tgt, translator, glossary)
+            done[tgt] = _translate(plan, texts, track.lang, tgt, translator, glossary,
+                                   _budgets(track, plan, rules.get(tgt)))
     return {lang: _result(track, plan, d, lang, rules[lang]) for lang, d in done.items()}
 
 
@@ -137,16 +141,19 @@ def _translate(
     tgt: str,
     translator: Translator,
     glossary: Glossary | None,
+    budgets: Sequence[float | None] | None = None,
 ) -> _Translated:
     protected = [protect(text, src, tgt, glossary) for text in texts]
     todo = [i for i, p in enumerate(protected) if p.text.strip()]
-    spans = [Span(protected[i].text, plan[i].start, plan[i].end) for i in todo]
+    allowed = list(budgets) if budgets is not None else [None] * len(texts)
+    spans = [Span(protected[i].text, plan[i].start, plan[i].end, allowed[i]) for i in todo]
     raw = [""] * len(texts)
     for i, text in zip(todo, run_engine(translator, spans, src, tgt)):
         # Models write Traditional characters and half-width CJK punctuation now and then.
         raw[i] = normalize(text, tgt).strip()
+    expected = [Expected(p.text, src, allowed[i], p.slots) for i, p in enumerate(protected)]
     raw, flags = sane(raw, [spans[todo.index(i)] if i in todo else None for i in range(len(raw))], plan,
-                       src, tgt, translator)
+                       src, tgt, translator, expected)
     checked = [check(text, p.slots) for text, p in zip(raw, protected)]
     return _Translated(
         src, tgt,
@@ -157,6 +164,11 @@ def _translate(
         engine_name(translator, src, tgt),
         tuple(flags),
     )
+
+
+def _budgets(track: Track, plan: Sequence[Sentence], rules: Rules | None) -> list[float | None]:
+    """Each sentence's characters in the target, from its cues' times and the target's rules."""
+    return [None if rules is None else budget(track.cues[s.first:s.last + 1], rules) for s in plan]
 
 
 def _with_cues(plan: Sequence[Sentence], checked: Sequence[Checked], what: str) -> tuple:

