@@ -34,14 +34,15 @@ from .formats.names import proxy_name, track_code, track_name
 from .formats.srt import laid_out, read_track
 from .formats.srt_strict import shown, unshown
 from .glossary import Glossary, load_glossary
-from .listen import speech_of
+from .listen import load_transcriber, speech_of
 from .manifest import EDITED_IN_REVIEW
-from .media import MediaInfo, choose_stream, probe, read_audio
+from .media import SAMPLE_RATE, MediaInfo, Samples, choose_stream, probe, read_audio
 from .outputs import OutputSet
 from .pipeline import track_from_json, track_json
 from .review import build_page, find_tracks, make_proxy, page_data, proxy_is_fresh, record_signoff, signoff
 from .rules import judge_track
 from .script import unmarked
+from .translate.engine import Hearing
 from .types import Cue, Track
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Desk:
     glossary: Glossary
     speech: tuple[tuple[float, float], ...] = ()
     peaks: tuple[float, ...] = ()
+    audio: Samples | None = None  # the film's samples, for Whisper's speech translation
     lock: threading.Lock = field(default_factory=threading.Lock)
     _texts: dict[str, str] = field(default_factory=dict)  # sha256 -> a version the page was given
 
@@ -189,11 +191,15 @@ class Desk:
             before = track_from_json(desk["translated_from"])
             current = {code: self._plain(code) for code in self.paths}
             done = redo.retranslate(before, current, desk.get("edited", {}), self.config, self.glossary,
-                                    translator=translator)
+                                    translator=translator, listen=self._hearing)
             del desk["translated_from"]
             paths = self._commit(outputs, done.tracks)
             versions = {code: _sha(self.paths[code].read_bytes()) for code in self.paths}
             return Saved(paths, versions, kept=done.kept, notices=done.notices)
+
+    def _hearing(self) -> Hearing:
+        """The film heard again, for a direction only Whisper's speech translation serves."""
+        return Hearing(True, load_transcriber(self.config), self.audio)
 
     def sign_off(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """Record the page's approvals and flags in the manifest, as ``review --notes`` does."""
@@ -266,22 +272,23 @@ def open_desk(video: Path, config: Config, *, tracks_dir: Path | None = None) ->
     desk = Desk(video, config, folder, info, paths, load_glossary(config.translate.glossary_path))
     if not proxy_is_fresh(desk.proxy, video):
         make_proxy(video, desk.proxy)
-    audio = read_audio(info, choose_stream(info, None, desk.source.split("-")[0])).samples
-    desk.speech = speech_of(audio, config) or ()
-    desk.peaks = peaks(audio)
+    desk.audio = read_audio(info, choose_stream(info, None, desk.source.split("-")[0])).samples
+    desk.speech = speech_of(desk.audio, config) or ()
+    desk.peaks = peaks(desk.audio)
     return desk
 
 
-def peaks(samples: Any, rate: int = 16_000) -> tuple[float, ...]:
+def peaks(samples: Samples) -> tuple[float, ...]:
     """The loudest sample of each 1/PEAKS_PER_SECOND s, 0 to 1: the waveform strip."""
     import numpy as np
 
-    step = rate // PEAKS_PER_SECOND
-    usable = len(samples) // step * step
-    if not usable:
-        return ()
-    top = np.abs(samples[:usable]).reshape(-1, step).max(axis=1)
-    return tuple(round(float(v), 3) for v in np.minimum(top, 1.0))
+    step = SAMPLE_RATE // PEAKS_PER_SECOND
+    found: list[float] = []
+    for piece in samples.pieces(60.0):  # a whole number of steps: only the film's last piece is cut short
+        usable = len(piece) // step * step
+        top = np.abs(piece[:usable]).reshape(-1, step).max(axis=1)
+        found += (round(float(v), 3) for v in np.minimum(top, 1.0))
+    return tuple(found)
 
 
 def editable(track: Track) -> Track:

@@ -6,20 +6,25 @@ sentence before keeps its target cues as they are; every other sentence is trans
 again, on its own, cue for cue as ``run`` does (``translate.track``). Target cues an
 editor wrote (recorded by their times when saved) are kept as they stand, and listed.
 The bilingual tracks are made again from the new tracks.
+
+Where no engine reads text for a direction, Whisper's speech translation (the run's own
+fallback) listens to the film again. It reads the audio, not the text: a sentence whose
+text alone changed would come out the same, so only those whose times changed are
+redone, and the editor is told.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .bilingual import bilingual_tracks
 from .config import Config
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .glossary import Glossary
 from .translate.engine import Hearing
-from .translate.routes import make_translator
+from .translate.routes import check_models, make_translator
 from .translate.sentences import Sentence, sentences
 from .translate.track import translate_tracks
 from .types import Cue, Track
@@ -36,21 +41,36 @@ class Redone:
 
 
 def retranslate(before: Track, tracks: Mapping[str, Track], edited: Mapping[str, Sequence[Sequence[float]]],
-                config: Config, glossary: Glossary | None, *, translator: Any = None) -> Redone:
+                config: Config, glossary: Glossary | None, *, translator: Any = None,
+                listen: Callable[[], Hearing] | None = None) -> Redone:
     """``tracks`` (code -> plain track; the first the saved source) with the sentences of
-    the source that differ from ``before`` (what the targets were made from) translated again."""
+    the source that differ from ``before`` (what the targets were made from) translated again.
+
+    ``listen`` gives the film's recogniser and samples, for Whisper's speech translation
+    where no text engine serves a direction (asked for only then: loading takes seconds)."""
     source = next(iter(tracks.values()))
     targets = [code for code in tracks if code != source.lang and "-" not in code]
     pairs = [code for code in tracks if "-" in code]
     if not targets:
         raise UsageError(f"there is no track translated from {source.lang} to make again")
-    old = {_key(before, s): s for s in sentences(before, config.translate)}
+    hearing, notices = Hearing(False), []
+    if translator is None:
+        try:
+            check_models(source.lang, targets, config, can_listen=False)
+        except ModelError:
+            if listen is None:
+                raise
+            hearing = listen()
+    by_text = not hearing.can_listen  # Whisper hears no text: only new times make a new translation
+    old = {_key(before, s, by_text): s for s in sentences(before, config.translate)}
     plan = sentences(source, config.translate)
-    changed = [s for s in plan if _key(source, s) not in old]
-    notices: list[str] = []
+    changed = [s for s in plan if _key(source, s, by_text) not in old]
+    if not by_text:
+        notices.append("Whisper's speech translation listens to the film, not to the text: only the "
+                       f"{len(changed)} sentence(s) whose times changed were translated again")
     if translator is None and changed:
-        # Text engines only: the desk has the editor's text, and Whisper's speech translation reads no text.
-        translator, notices = make_translator(source.lang, targets, config, Hearing(False))
+        translator, made = make_translator(source.lang, targets, config, hearing)
+        notices += made
     redone = {s.first: _translated(source, s, targets, translator, config, glossary) for s in changed}
     out: dict[str, Track] = {source.lang: source}
     kept: list[str] = []
@@ -65,7 +85,7 @@ def retranslate(before: Track, tracks: Mapping[str, Track], edited: Mapping[str,
                         kept.append(f"{code} cue {len(cues) + 1}: kept as the editor wrote it")
                     cues.append(own or new)
             else:
-                first = old[_key(source, s)].first
+                first = old[_key(source, s, by_text)].first
                 cues += tracks[code].cues[first:first + s.last - s.first + 1]
         out[code] = Track(code, tuple(cues))
     out.update(bilingual_tracks(out, pairs))
@@ -82,8 +102,10 @@ def _translated(source: Track, sentence: Sentence, targets: Sequence[str], trans
     return {code: result.track for code, result in results.items()}
 
 
-def _key(track: Track, sentence: Sentence) -> tuple:
-    return tuple((round(c.start, 3), round(c.end, 3), c.lines) for c in track.cues[sentence.first:sentence.last + 1])
+def _key(track: Track, sentence: Sentence, by_text: bool = True) -> tuple:
+    """What makes a sentence's translation: its cues' times, and their text unless the engine hears no text."""
+    return tuple((round(c.start, 3), round(c.end, 3)) + ((c.lines,) if by_text else ())
+                 for c in track.cues[sentence.first:sentence.last + 1])
 
 
 def _at(track: Track, cue: Cue) -> Cue | None:

@@ -183,6 +183,42 @@ def test_a_file_edited_in_review_is_refused_by_a_run(tmp_path: Path) -> None:
 
 # ---- the gate --------------------------------------------------------------------------
 
+def test_with_only_whisper_only_sentences_whose_times_changed_are_translated_again(film: dict) -> None:
+    """No engine reads Mandarin text here (no MarianMT in the settings, no language model):
+    Whisper's speech translation listens to the film again, for the sentences whose times
+    changed; a sentence whose text alone changed keeps its translation, and the editor is told."""
+    from subpipe.listen import load_transcriber
+    from subpipe.retranslate import retranslate
+    from subpipe.translate.engine import Hearing
+    from subpipe.types import Cue, Track
+
+    config = load_config()
+    desk = film["desk"]
+    before, english = desk._plain("zh"), desk._plain("en")
+    plan = sentences(before, config.translate)
+    assert len(plan) >= 2 and len(english.cues) == len(before.cues)
+    first, last = plan[0], plan[-1]
+    cues = list(before.cues)
+    cues[first.first] = Cue(cues[first.first].start, cues[first.first].end, ("改过的字",))
+    moved = cues[last.last]
+    cues[last.last] = Cue(moved.start, round(moved.end - 0.3, 3), moved.lines)
+    source = Track("zh", tuple(cues))
+    heard = []
+
+    def listen() -> Hearing:
+        heard.append(True)
+        return Hearing(True, load_transcriber(config), desk.audio)
+
+    done = retranslate(before, {"zh": source, "en": english}, {}, config, None, listen=listen)
+    assert heard == [True] and done.changed == 1
+    assert any("only the 1 sentence(s) whose times changed" in notice for notice in done.notices)
+    redone = done.tracks["en"]
+    assert redone.cues[:last.first] == english.cues[:last.first]  # the text-only change kept its English
+    assert [(c.start, c.end) for c in redone.cues[last.first:]] == \
+        [(c.start, c.end) for c in source.cues[last.first:]]
+    assert all(any(line.strip() for line in c.lines) for c in redone.cues[last.first:])
+
+
 def test_every_request_needs_the_token_and_this_host(film: dict) -> None:
     assert film["url"].startswith("http://127.0.0.1:") and "?token=" in film["url"]
     assert request(film, "/", token=False)[0] == 403
