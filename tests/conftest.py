@@ -47,15 +47,15 @@ def sample_zh() -> Path:
     return REPO / "fixtures" / "sample_zh.mp4"
 
 
-@pytest.fixture(scope="session")
-def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An openai-whisper checkpoint with random weights and the real multilingual vocabulary."""
+def build_tiny_whisper(path: Path, text_positions: int = 448) -> Path:
+    """An openai-whisper checkpoint with random weights and the real multilingual vocabulary,
+    its decoder ``text_positions`` tokens long (Whisper's 448; fewer reach the limit sooner)."""
     import torch
     from whisper.model import ModelDimensions, Whisper
 
     dims = ModelDimensions(
         n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
-        n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=1,
+        n_vocab=51865, n_text_ctx=text_positions, n_text_state=64, n_text_head=2, n_text_layer=1,
     )
     torch.manual_seed(0)
     model = Whisper(dims)
@@ -66,9 +66,14 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for parameter in model.parameters():
             if parameter.dim() >= 2:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
-    path = tmp_path_factory.mktemp("tiny") / "tiny-whisper.pt"
     torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An openai-whisper checkpoint with random weights and the real multilingual vocabulary."""
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny") / "tiny-whisper.pt")
 
 
 @pytest.fixture(scope="session")

@@ -210,9 +210,10 @@ def test_ctrl_c_leaves_no_partial_output_and_the_next_run_resumes(tiny_asr: str,
     import sys
     import time
 
+    # 16 chunks of 1 s: stopped two chunks in, the next run does the other fourteen.
     film = tmp_path / "long.wav"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=220:sample_rate=16000:duration=40", str(film)], check=True)
+                    "sine=frequency=220:sample_rate=16000:duration=16", str(film)], check=True)
     config = tmp_path / "chunked.toml"
     config.write_text(tiny_asr + "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
     env = dict(os.environ, SUBPIPE_CACHE=str(tmp_path / "cache"))

@@ -78,16 +78,28 @@ def films(media: Path, tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture()
-def long_film(tmp_path: Path, tiny_asr: str) -> tuple[Path, Path]:
-    """A 40 s film cut into 1 s chunks: a film that takes a while, for the kills and limits."""
-    film = tmp_path / "long" / "long.wav"
+def chunked_film(folder: Path, tiny_asr: str, seconds: int) -> tuple[Path, Path]:
+    """A film of ``seconds`` cut into 1 s chunks, and its settings: one chunk at a time."""
+    film = folder / "long" / "long.wav"
     film.parent.mkdir()
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=220:sample_rate=16000:duration=40", str(film)], check=True)
-    config = tmp_path / "chunked.toml"
+                    f"sine=frequency=220:sample_rate=16000:duration={seconds}", str(film)], check=True)
+    config = folder / "chunked.toml"
     config.write_text(tiny_asr + "chunk_seconds = 1.0\n[vad]\nenabled = false\n")
     return film, config
+
+
+@pytest.fixture()
+def long_film(tmp_path: Path, tiny_asr: str) -> tuple[Path, Path]:
+    """A 40 s film in 40 chunks: one that takes a while, for the limits and signals."""
+    return chunked_film(tmp_path, tiny_asr, 40)
+
+
+@pytest.fixture()
+def film_to_kill(tmp_path: Path, tiny_asr: str) -> tuple[Path, Path]:
+    """A 16 s film in 16 chunks: a worker is killed two chunks in, and the film is made
+    three times (locally for the comparison, the killed try, the retry elsewhere)."""
+    return chunked_film(tmp_path, tiny_asr, 16)
 
 
 @pytest.fixture()
@@ -149,8 +161,8 @@ def test_on_a_two_node_cluster_films_travel_in_parts_and_a_rerun_skips_done_ones
 
 
 def test_a_worker_killed_mid_film_has_its_film_run_again_elsewhere(
-        cluster: RayCluster, long_film: tuple[Path, Path], tmp_path: Path, env: dict[str, str]) -> None:
-    film, config = long_film
+        cluster: RayCluster, film_to_kill: tuple[Path, Path], tmp_path: Path, env: dict[str, str]) -> None:
+    film, config = film_to_kill
     local = subpipe("batch", film, "--out", tmp_path / "local", "--lang", "zh", "--config", config, env=env)
     assert local.returncode == 0, local.stderr
     env = joined(cluster, env)

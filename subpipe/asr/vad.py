@@ -5,8 +5,8 @@ offline. Regions drive the hallucination guard (no cue over music or silence) an
 windows Whisper decodes.
 
 The audio is read a batch of frames at a time, whatever the film's length: one pass
-carries the model's state from batch to batch exactly as faster-whisper does (same
-batches, same probabilities). With ``threads`` the probabilities come from pieces run side
+carries the model's state from batch to batch as faster-whisper does (the same
+probabilities). With ``threads`` the probabilities come from pieces run side
 by side (an hour of audio takes about 8 s on one core: the whole of a GPU's budget for
 that hour). faster-whisper's rules then turn the probabilities into regions; they are
 restated in ``_regions`` because its own function pads a copy of the whole film first.
@@ -25,9 +25,13 @@ from ..errors import ModelError
 from ..media import SAMPLE_RATE, Audible
 
 FRAME, CONTEXT = 512, 64  # Silero v6 reads 512 new samples a frame, after the previous 64
-# faster-whisper feeds the model this many frames (5.3 min) a call, carrying its state
-# over; the one pass does the same, so it reads no more than that at once either.
-BATCH_FRAMES = 10_000
+# The one pass feeds the model this many frames (32 s) a call, carrying its state over:
+# the probabilities are faster-whisper's to the bit (it takes 10,000 frames a call,
+# whose buffers made a film's peak memory 70 MB higher than a one-minute clip's).
+BATCH_FRAMES = 1_000
+# Pieces side by side are at most this long (5.3 min), so memory stays bounded by the
+# threads, not the film, while the warm-up they repeat stays under 2 % of the work.
+PIECE_FRAMES = 10_000
 # Each piece starts this many frames (5 s) early with a fresh state, and drops them: the
 # LSTM's state has mostly settled by then, so regions move by a frame or so at most.
 WARM_UP_FRAMES = 160
@@ -76,7 +80,7 @@ def _one_pass(session, audio: Audible) -> np.ndarray:  # noqa: ANN001 - an onnxr
 def _in_pieces(session, audio: Audible, threads: int) -> np.ndarray:  # noqa: ANN001 - an onnxruntime session
     """Silero's speech probability of every frame, from pieces run on ``threads`` threads."""
     total = _frames(audio)
-    count = max(threads * PIECES_PER_THREAD, math.ceil(total / BATCH_FRAMES))
+    count = max(threads * PIECES_PER_THREAD, math.ceil(total / PIECE_FRAMES))
     bounds = np.linspace(0, total, count + 1).astype(int)
 
     def piece(lo: int, hi: int) -> np.ndarray:
