@@ -27,6 +27,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # marian_tiny, whatever the import mode
 
+from children import stop_signals_default  # noqa: E402
 from test_review import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, REPO  # noqa: E402
 
 from subpipe.cli import main  # noqa: E402
@@ -446,13 +447,18 @@ def test_the_served_desk_stops_on_a_signal_with_its_status(film: dict, signum: i
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-c", "import sys; from subpipe.cli import main; sys.argv[0] = 'subpipe'; main()",
                "review", str(film["video"]), "--edit", "--config", str(film["config"])]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) as child:
-        url = child.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and "?token=" in url, child.stderr.read()
-        with urllib.request.urlopen(url) as response:
-            assert response.status == 200
-        child.send_signal(signum)
-        _, stderr = child.communicate(timeout=120)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                          preexec_fn=stop_signals_default) as child:
+        try:
+            url = child.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:") and "?token=" in url, url
+            with urllib.request.urlopen(url) as response:
+                assert response.status == 200
+            child.send_signal(signum)
+            _, stderr = child.communicate(timeout=120)
+        finally:  # a failed step must not leave the server running (and the test waiting on it)
+            if child.poll() is None:
+                child.kill()
     assert child.returncode == status, stderr
     assert stderr.splitlines()[-1].startswith(f"Error: interrupted by {signal.Signals(signum).name}")
 
