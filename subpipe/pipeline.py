@@ -32,7 +32,7 @@ from .outputs import OutputSet
 from .review import write_review
 from .rules import Rules, judge_track, rule_breaks
 from .translate.engine import Hearing
-from .translate.routes import bilingual_pairs, check_models, check_targets, make_translator, target_langs
+from .translate.routes import bilingual_pairs, check_models, check_targets, directions, make_translator, target_langs
 from .translate.track import findings as translation_findings
 from .translate.track import translate_tracks
 from .types import LANGUAGES, Cue, Track
@@ -72,12 +72,14 @@ class RunResult:
 @dataclass(frozen=True)
 class _Translation:
     """Every track a run makes (plain text, by language) and what the translation said:
-    its flags (findings), the glossary terms it carried (for -v) and its notices."""
+    its flags (findings), the glossary terms it carried (for -v), its notices, and the
+    engine of each direction (recorded in the manifest: routing decides it per machine)."""
 
     tracks: dict[str, Track]
     findings: list[Finding]
     uses: list[str]
     notices: list[str]
+    engines: dict[str, str] = field(default_factory=dict)
 
 
 def output_dir(video: Path, out_dir: Path | None) -> Path:
@@ -247,7 +249,8 @@ def make(request: RunRequest, config: Config, glossary: Glossary, *, guard: Call
     judged = {name: judge_track(track, rules, audio_end=heard.info.audio_end) for name, track in tracks.items()}
     findings = (list(shaped.problems) + _rule_breaks(judged, skip=lang) + list(heard.untranscribed)
                 + list(heard.damage) + done.findings)
-    meta = {"model": config.asr.model, "backend": heard.backend, "settings": _settings(config, lang)}
+    meta = {"model": config.asr.model, "backend": heard.backend,
+            "settings": {**_settings(config, lang), **_engines(done)}}
     return Made(lang, tracks, judged, len(source_track.cues), heard.transcript.duration, tuple(findings),
                 tuple(warnings), tuple(done.notices), tuple(done.uses), meta, heard.info, heard.source)
 
@@ -336,6 +339,7 @@ def translate_file(
         check_models(src, targets, config, can_listen=False)
         rules = config.rules_at(None)
         done = translated(source, targets, config, glossary, rules, None)
+        meta["settings"].update(_engines(done))
         tracks = _written(done.tracks, bilingual_pairs(src, targets, config), config)
         judged = {name: judge_track(track, rules) for name, track in tracks.items() if name != src}
         findings = _rule_breaks(judged, skip=src) + done.findings
@@ -427,7 +431,13 @@ def translated(source: Track, targets: tuple[str, ...], config: Config, glossary
         # Rule breaks are judged on the written tracks; flags are the translation's own.
         findings += translation_findings(result)
         uses += [f"{lang}: glossary term {u.term!r} used" for u in result.glossary_uses]
-    return _Translation(tracks, findings, uses, notices)
+    engines = {pair: translator.engine_for(*pair.split("-")) for pair in directions(source.lang, wanted)}
+    return _Translation(tracks, findings, uses, notices, engines)
+
+
+def _engines(done: _Translation) -> dict[str, dict[str, str]]:
+    """The settings' record of which engine translated each direction (none when nothing was)."""
+    return {"translation_engines": done.engines} if done.engines else {}
 
 
 def write_tracks(tracks: dict[str, Track], outputs: OutputSet, meta: dict, force: bool,
@@ -459,7 +469,7 @@ def _translated_cached(source: Track, targets: tuple[str, ...], config: Config, 
     if not target_langs(source.lang, targets):
         return _Translation({source.lang: source}, [], [], [])
     key = key_of(
-        "translation-3", track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
+        "translation-4", track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
         # The Whisper fallback listens to the audio again: its English depends on both.
         sound.key, sound.engine.identity if sound.engine else heard.backend,
     )
@@ -467,12 +477,13 @@ def _translated_cached(source: Track, targets: tuple[str, ...], config: Config, 
     def dump(value: _Translation) -> bytes:
         return json.dumps({"tracks": {k: track_json(t) for k, t in value.tracks.items()},
                            "findings": [asdict(f) for f in value.findings],
-                           "uses": value.uses, "notices": value.notices}, ensure_ascii=False).encode()
+                           "uses": value.uses, "notices": value.notices, "engines": value.engines},
+                          ensure_ascii=False).encode()
 
     def load(data: bytes) -> _Translation:
         raw = json.loads(data)
         return _Translation({k: track_from_json(t) for k, t in raw["tracks"].items()},
-                            [Finding(**f) for f in raw["findings"]], raw["uses"], raw["notices"])
+                            [Finding(**f) for f in raw["findings"]], raw["uses"], raw["notices"], raw["engines"])
 
     return cache.get_or_make("translation", key,
                              lambda: translated(source, targets, config, glossary, rules, sound), dump, load)

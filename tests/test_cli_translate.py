@@ -3,6 +3,7 @@ and `subpipe run --to`, cue counts and times kept, bilingual files, overwrite ru
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,10 @@ def test_translate_writes_targets_pivot_and_bilingual(marian_config: Path, tmp_p
     for bi, ur in zip(cues(tmp_path / "film.ur-zh.srt"), src):
         assert bi.content.startswith(ur.content + "\n")  # Urdu above, Chinese below
     assert source.read_text(encoding="utf-8") == URDU  # the editor's source is never touched
+    # The manifest says which engine made each direction (routing decides it per machine).
+    record = json.loads((tmp_path / "film.subpipe.json").read_text(encoding="utf-8"))["files"]["film.zh.srt"]
+    engines = record["settings"]["translation_engines"]
+    assert sorted(engines) == ["en-zh", "ur-en"] and all(e.startswith("marian:") for e in engines.values())
 
 
 def test_translate_refuses_to_overwrite_an_edited_output(marian_config: Path, tmp_path: Path) -> None:
@@ -114,6 +119,8 @@ def test_without_marian_english_comes_from_whisper(media: Path, tiny_asr: str, t
                     "--config", config)
     assert result.exit_code == 0, result.stderr
     assert "made by Whisper's speech translation (whisper-translate:base)" in result.stderr
+    record = json.loads((tmp_path / "o" / "tone.subpipe.json").read_text(encoding="utf-8"))["files"]["tone.en.srt"]
+    assert record["settings"]["translation_engines"] == {"zh-en": "whisper-translate:base"}
     source, english = cues(tmp_path / "o" / "tone.zh.srt"), cues(tmp_path / "o" / "tone.en.srt")
     assert times(english) == times(source) and english
     assert (tmp_path / "o" / "tone.zh-en.srt").is_file()
