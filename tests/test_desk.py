@@ -424,6 +424,34 @@ def test_sign_off_is_recorded_in_the_manifest(film: dict, browser) -> None:
     desk.close()
 
 
+def test_find_and_replace_add_and_delete_are_saved(film: dict, browser) -> None:
+    """A name misheard the same way throughout, replaced in one action; a cue added after
+    the last one and the first deleted: what is saved is what the page showed."""
+    desk = Desk(browser, film["url"])
+    page = desk.page
+    cues = desk.count("en")
+    word = desk.text("en", 1).input_value().split()[0]
+    holding = [n for n in range(1, cues + 1) if word in desk.text("en", n).input_value()]
+    page.locator("#track-select").select_option(label="film.en.srt")
+    page.fill("#find", word)
+    page.fill("#replace", "Zebra")
+    page.locator('[data-action="replace-all"]').click()
+    assert all("Zebra" in desk.text("en", n).input_value() and word not in desk.text("en", n).input_value()
+               for n in holding)
+    desk.act("en", cues, "add")
+    assert desk.count("en") == cues + 1
+    desk.type_into("en", cues + 1, "An added line.")
+    desk.act("en", 1, "delete")
+    assert desk.count("en") == cues
+    desk.save()
+    written = read_track(film["folder"] / "film.en.srt", "en")
+    assert len(written.cues) == cues
+    assert written.cues[-1].lines == ("An added line.",)
+    assert sum("Zebra" in " ".join(c.lines) for c in written.cues) == len(holding) - (1 in holding)
+    assert desk.errors == []
+    desk.close()
+
+
 # ---- a later run ----------------------------------------------------------------------
 
 def test_a_later_run_refuses_the_edited_track_and_force_replaces_it(film: dict) -> None:
