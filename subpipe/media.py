@@ -12,7 +12,7 @@ from typing import BinaryIO, Iterator, Union
 
 import numpy as np
 
-from .errors import InputError, SubpipeError
+from .errors import InputError, OutputError, SubpipeError
 from .findings import DAMAGED_AUDIO, WARNING, Finding
 
 SAMPLE_RATE = 16_000
@@ -129,7 +129,7 @@ class Samples:
 
     Held in memory, two hours of audio took 0.7 GB (the 16-bit samples and their float
     copy), so memory grew with the film. The samples stay in an unnamed temporary file
-    under ``$TMPDIR`` (gone with the process, even a killed one) and every reader slices
+    (``scratch_folder``; gone with the process, even a killed one) and every reader slices
     out the stretch it works on: ``samples[a:b]`` is a float32 array, as ``np.ndarray``
     gives one, so the stages take either.
     """
@@ -208,18 +208,39 @@ def _decode(path: Path, stream: int) -> tuple[Samples, bool]:
         .global_args("-nostdin", "-v", "error")
         .compile()
     )
-    out = tempfile.TemporaryFile(prefix="subpipe-audio-")
-    with tempfile.TemporaryFile(prefix="subpipe-ffmpeg-") as err:
-        try:
-            status = _wait(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err))
-        except BaseException:
-            out.close()
-            raise
-        errors = _tail(err)
+    folder = scratch_folder()
+    try:
+        out = tempfile.TemporaryFile(prefix="subpipe-audio-", dir=folder)
+        with tempfile.TemporaryFile(prefix="subpipe-ffmpeg-") as err:
+            try:
+                status = _wait(subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err))
+            except BaseException:
+                out.close()
+                raise
+            errors = _tail(err)
+    except OSError as exc:
+        raise _no_room(path, folder, exc.strerror or str(exc)) from None
     if status != 0:
         out.close()
+        if b"No space left on device" in errors:
+            raise _no_room(path, folder, "no space left on device")
         raise InputError(f"could not decode audio from {path}: {last_line(errors)}")
     return Samples(out, os.fstat(out.fileno()).st_size // 2), bool(errors.strip())
+
+
+def _no_room(path: Path, folder: str | None, reason: str) -> OutputError:
+    where = folder or tempfile.gettempdir()
+    return OutputError(f"the decoded audio of {path.name} can't be kept in {where} ({reason}): free space there, "
+                       "or set TMPDIR to a folder with room (2 MB a minute of film)")
+
+
+def scratch_folder() -> str | None:
+    """Where a film's decoded audio waits (2 MB a minute): ``$TMPDIR`` when one is set,
+    else /var/tmp, which is on disk by convention, where /tmp is often a RAM disk (as on
+    Debian 13) that would hold the samples in memory after all; else the system's choice."""
+    if os.environ.get("TMPDIR"):
+        return os.environ["TMPDIR"]
+    return "/var/tmp" if os.access("/var/tmp", os.W_OK | os.X_OK) else None
 
 
 def _wait(process: subprocess.Popen) -> int:

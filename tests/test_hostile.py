@@ -273,6 +273,20 @@ def test_a_full_disk_when_the_lock_is_taken(film: Path, tiny_config: Path, tmp_p
         assert hidden(full) == [".filler"]  # no empty lock file left behind
 
 
+def test_no_room_for_the_decoded_audio(film: Path, tiny_config: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22 case 6 keeps a film's samples on disk: a full disk there is one Error: line
+    that names the folder and what to do, and nothing is written."""
+    with full_disk(tmp_path / "full", size="64k") as full:
+        monkeypatch.setenv("TMPDIR", str(full))
+        result = invoke("run", film, "--lang", "ur", "--config", tiny_config, "--out", tmp_path / "out")
+        assert result.exit_code == 2, result.stderr
+        assert error_line(result.stderr) == (
+            f"Error: the decoded audio of {film.name} can't be kept in {full} (no space left on device): free "
+            "space there, or set TMPDIR to a folder with room (2 MB a minute of film)")
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.srt"))
+
+
 def test_a_model_cache_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from subpipe.asr.weights import WEIGHT_PACKAGES, _package_parts
 
