@@ -494,3 +494,29 @@ def test_the_served_desk_stops_on_a_signal_with_its_status(film: dict, signum: i
 def test_run_edit_needs_review() -> None:
     result = CliRunner().invoke(main, ["run", "film.mp4", "--edit"])
     assert result.exit_code == 2 and "--edit serves the review page: give --review too" in result.stderr
+
+
+def test_run_review_edit_serves_the_desk_after_the_run(media: Path, tiny_config: Path, tmp_path: Path) -> None:
+    """`run --review --edit`: the written paths, then the desk's address; the page is the
+    editing one; SIGTERM stops it with 143."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "SUBPIPE_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-c", "import sys; from subpipe.cli import main; sys.argv[0] = 'subpipe'; main()",
+               "run", str(media / "tone.mkv"), "--lang", "zh", "--config", str(tiny_config), "--out",
+               str(tmp_path / "out"), "--review", "--edit"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                          preexec_fn=stop_signals_default) as child:
+        try:
+            written = []
+            while not (line := child.stdout.readline().strip()).startswith("http://127.0.0.1:"):
+                assert line, "the run ended without serving the desk"
+                written.append(Path(line).name)
+            assert "tone.zh.srt" in written and "?token=" in line
+            with urllib.request.urlopen(line) as response:
+                page = response.read().decode("utf-8")
+            assert 'data-action="save"' in page and '"token"' in page  # the editing page, not the static one
+            child.send_signal(signal.SIGTERM)
+            _, stderr = child.communicate(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert child.returncode == 143, stderr
