@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from .atomic import exclusive, remove_leftovers, write_bytes
 from .digest import sha256_file
-from .errors import OutputError
+from .errors import ModelError, OutputError
 from .textfile import file_kind
 
 log = logging.getLogger(__name__)
@@ -159,3 +159,55 @@ def file_identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
     """What tells a file's content is unchanged without reading it: device, inode,
     size, mtime and ctime."""
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+class ModelStore:
+    """One model's folder in the user cache, ``<cache>/models/<name>``: the files built
+    there are recorded with their sha256 in ``checksums.json`` and checked before use,
+    and one process at a time builds them (make -j8 starts many at once)."""
+
+    def __init__(self, name: str, root: Path | None = None):
+        self.dir = (root or cache_root()) / "models" / name
+        self.record = self.dir / "checksums.json"
+
+    def key_of(self, path: Path) -> str:
+        """The record's name for ``path``: its place in the folder."""
+        return path.relative_to(self.dir).as_posix()
+
+    def recorded(self) -> dict[str, str]:
+        try:
+            return json.loads(self.record.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def verified(self, path: Path) -> str | None:
+        """The file's sha256 when it matches its record, else None."""
+        expected = self.recorded().get(self.key_of(path))
+        if expected is None or not path.is_file():
+            return None
+        actual = sha256_file(path)
+        if actual != expected:
+            log.warning("%s fails its checksum; it will be rebuilt", path)
+            return None
+        return actual
+
+    def remember(self, path: Path, sha: str, **about: str) -> None:
+        """Record ``path``'s sha256 (and ``about`` it, such as where it came from)."""
+        record = self.recorded()
+        record[self.key_of(path)] = sha
+        record.update(about)
+        write_bytes(self.record, json.dumps(record, indent=2, sort_keys=True).encode())
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            lock = open(self.dir / ".lock", "w")
+        except OSError as exc:
+            raise self.unusable(exc) from None
+        with exclusive(lock):
+            yield
+
+    def unusable(self, exc: OSError) -> ModelError:
+        return ModelError(f"the model cache {self.dir} can't be used: {exc.strerror} "
+                          "(set SUBPIPE_CACHE to a folder that can be written)")

@@ -16,13 +16,11 @@ import importlib.util
 import json
 import logging
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from ..atomic import atomic_file, exclusive, write_bytes
-from ..cache import cache_root
+from ..atomic import atomic_file, write_bytes
+from ..cache import ModelStore
 from ..digest import sha256_file
 from ..errors import ModelError
 from ..online import WHISPER_DOWNLOADS, offline
@@ -74,55 +72,22 @@ class ResolvedModel:
     alignment_heads: tuple[tuple[int, int], ...] = ()
 
 
-class WhisperStore:
+class WhisperStore(ModelStore):
     """The cache folder of one Whisper model: a CTranslate2 copy and an openai-whisper .pt."""
 
     def __init__(self, name: str = "base", root: Path | None = None):
+        super().__init__(f"whisper-{name}", root)
         self.name = name
-        self.dir = (root or cache_root()) / "models" / f"whisper-{name}"
         self.ct2_dir = self.dir / "ct2"
         self.checkpoint = self.dir / "openai-whisper.pt"
-        self.record = self.dir / "checksums.json"
-
-    def recorded(self) -> dict[str, str]:
-        try:
-            return json.loads(self.record.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
 
     def verified(self, path: Path) -> str | None:
-        """The file's sha256 when it matches its record, else None."""
-        key = path.relative_to(self.dir).as_posix()
-        expected = self.recorded().get(key)
-        if expected is None or not path.is_file():
-            return None
-        actual = sha256_file(path)
-        if actual != expected:
-            log.warning("%s fails its checksum; it will be rebuilt", path)
-            return None
-        if path.name == "model.bin" and actual not in BASE_CT2_SHA256:
+        """The file's sha256 when it matches its record (and, for the CTranslate2 model,
+        one of the known halves' joins), else None."""
+        actual = super().verified(path)
+        if actual is not None and path.name == "model.bin" and actual not in BASE_CT2_SHA256:
             return None
         return actual
-
-    def remember(self, path: Path, sha: str) -> None:
-        record = self.recorded()
-        record[path.relative_to(self.dir).as_posix()] = sha
-        write_bytes(self.record, json.dumps(record, indent=2, sort_keys=True).encode())
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """One process at a time builds the cache (make -j8 starts many at once)."""
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            lock = open(self.dir / ".lock", "w")
-        except OSError as exc:
-            raise self.unusable(exc) from None
-        with exclusive(lock):
-            yield
-
-    def unusable(self, exc: OSError) -> ModelError:
-        return ModelError(f"the model cache {self.dir} can't be used: {exc.strerror} "
-                          "(set SUBPIPE_CACHE to a folder that can be written)")
 
 
 def resolve_whisper(

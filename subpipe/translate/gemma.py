@@ -74,7 +74,7 @@ def inventory(config: Config) -> list[EngineRow]:
     where = available(s.lm_model_path)
     store = LmStore()
     if where == "cache":
-        size = (store.ct2_dir / "model.bin").stat().st_size
+        size = store.model.stat().st_size
         return [EngineRow("gemma", directions, str(store.ct2_dir), "converted", size, LICENCE)]
     if where == "explicit":
         return [EngineRow("gemma", directions, s.lm_model_path, "present (converted on first use)",

@@ -11,17 +11,14 @@ sha256 and checked before use: a corrupt or partial one is rebuilt, never used.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import shutil
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..atomic import exclusive, write_bytes
-from ..cache import cache_root
+from ..cache import ModelStore
 from ..digest import sha256_file
 from ..errors import ModelError
 
@@ -50,54 +47,32 @@ class ResolvedLm:
     size: int
 
 
-class LmStore:
-    """The cache folder of the converted model: ``<cache>/models/gemma-3-270m/ct2-int8``."""
+class LmStore(ModelStore):
+    """The cache folder of the converted model: ``<cache>/models/gemma-3-270m/ct2-int8``,
+    its ``model.bin`` recorded by that name."""
 
     def __init__(self, root: Path | None = None):
-        self.dir = (root or cache_root()) / "models" / NAME
+        super().__init__(NAME, root)
         self.ct2_dir = self.dir / f"ct2-{QUANTIZATION}"
-        self.record = self.dir / "checksums.json"
+        self.model = self.ct2_dir / "model.bin"
 
-    def recorded(self) -> dict[str, str]:
-        try:
-            return json.loads(self.record.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+    def key_of(self, path: Path) -> str:
+        return path.name
 
-    def verified(self) -> str | None:
-        """The converted model's sha256 when it matches its record, else None."""
-        model = self.ct2_dir / "model.bin"
-        expected = self.recorded().get("model.bin")
-        if expected is None or not model.is_file() or not (self.ct2_dir / "config.json").is_file():
+    def converted(self) -> str | None:
+        """The converted model's sha256 when it is whole and matches its record, else None."""
+        if not (self.ct2_dir / "config.json").is_file():
             return None
-        actual = sha256_file(model)
-        if actual != expected:
-            log.warning("%s fails its checksum; it will be rebuilt", model)
-            return None
-        return actual
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            lock = open(self.dir / ".lock", "w")
-        except OSError as exc:
-            raise self.unusable(exc) from None
-        with exclusive(lock):
-            yield
-
-    def unusable(self, exc: OSError) -> ModelError:
-        return ModelError(f"the model cache {self.dir} can't be used: {exc.strerror} "
-                          "(set SUBPIPE_CACHE to a folder that can be written)")
+        return self.verified(self.model)
 
 
 def resolve_lm(explicit: str = "", *, root: Path | None = None) -> ResolvedLm:
     """The converted model, building the cache from a GGUF when needed."""
     store = LmStore(root)
     with store.locked():
-        sha = store.verified()
+        sha = store.converted()
         if sha is not None:
-            return ResolvedLm(store.ct2_dir, "cache", sha, _size(store.ct2_dir / "model.bin"))
+            return ResolvedLm(store.ct2_dir, "cache", sha, _size(store.model))
         if explicit:
             gguf = Path(explicit).expanduser()
             if not gguf.is_file():
@@ -119,7 +94,7 @@ def available(explicit: str = "", *, root: Path | None = None) -> str | None:
     """Where the weights would come from (``cache``, ``explicit``, ``package``) without
     building anything; None when there are none. The cache is taken on its record."""
     store = LmStore(root)
-    if "model.bin" in store.recorded() and (store.ct2_dir / "model.bin").is_file():
+    if store.key_of(store.model) in store.recorded() and store.model.is_file():
         return "cache"
     if explicit and Path(explicit).expanduser().is_file():
         return "explicit"
@@ -163,14 +138,12 @@ def _convert_into(store: LmStore, gguf: Path, source: str) -> ResolvedLm:
         sha = sha256_file(staging / "model.bin")
         shutil.rmtree(store.ct2_dir, ignore_errors=True)
         staging.rename(store.ct2_dir)
-        record = store.recorded()
-        record.update({"model.bin": sha, "source": source, "gguf": gguf.name})
-        write_bytes(store.record, json.dumps(record, indent=2, sort_keys=True).encode())
+        store.remember(store.model, sha, source=source, gguf=gguf.name)
     except OSError as exc:
         raise store.unusable(exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ResolvedLm(store.ct2_dir, source, sha, _size(store.ct2_dir / "model.bin"))
+    return ResolvedLm(store.ct2_dir, source, sha, _size(store.model))
 
 
 def gguf_to_ct2(gguf: Path, out: Path, quantization: str = QUANTIZATION) -> None:
