@@ -5,9 +5,8 @@ else flagged."""
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import pytest
+from test_translate import Stubborn  # fixed answers, and others on the second try
 
 from subpipe.glossary import Glossary, Term
 from subpipe.rules import Rules
@@ -26,20 +25,6 @@ SOURCE_ZH = "中国和巴基斯坦的电视台今天签署了一项新的合作�
 GOOD_EN = "China's and Pakistan's television stations signed a new cooperation agreement today."
 
 
-class Scripted:
-    """Fixed first answers; a second try (``retranslate``) gives ``again``."""
-
-    def __init__(self, first: Sequence[str], again: Sequence[str]):
-        self.first, self.again, self.retried = list(first), list(again), []
-
-    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
-        return self.first[: len(texts)]
-
-    def retranslate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
-        self.retried.extend(texts)
-        return self.again[: len(texts)]
-
-
 def _track(lang: str, text: str, seconds: float = 6.0) -> Track:
     return Track(lang, (Cue(1.0, 1.0 + seconds, (text,)),))
 
@@ -51,10 +36,10 @@ def test_loops_are_found_however_they_are_joined(loop: str) -> None:
 
 
 def test_a_hyphen_loop_is_decoded_again_and_else_cut_to_one_copy() -> None:
-    fixed = Scripted([HYPHEN_LOOP], [GOOD_EN])
+    fixed = Stubborn([HYPHEN_LOOP], [GOOD_EN])
     result = translate_track(_track("zh", SOURCE_ZH), "en", fixed, RULES["en"])
     assert fixed.retried and result.flags == ()
-    stuck = translate_track(_track("zh", SOURCE_ZH), "en", Scripted([LETTER_LOOP], [LETTER_LOOP]), RULES["en"])
+    stuck = translate_track(_track("zh", SOURCE_ZH), "en", Stubborn([LETTER_LOOP], [LETTER_LOOP]), RULES["en"])
     text = " ".join(stuck.track.cues[0].lines)
     assert len(text) < 20 and "S-S-S" not in text
     assert "cleaned" in [f.kind for f in stuck.flags]
@@ -70,7 +55,7 @@ def test_a_dropped_or_much_shorter_sentence_is_decoded_again() -> None:
     assert flaws("China.", "en", expected) == [
         "is much shorter than its source (6 characters where about 98 fit)"]
     assert flaws("", "en", expected) == ["dropped the sentence"]
-    engine = Scripted(["China."], [GOOD_EN])
+    engine = Stubborn(["China."], [GOOD_EN])
     result = translate_track(_track("zh", SOURCE_ZH), "en", engine, RULES["en"])
     assert engine.retried == [SOURCE_ZH] and result.flags == ()
     assert " ".join(result.track.cues[0].lines) == GOOD_EN
@@ -81,7 +66,7 @@ def test_a_translation_fitted_to_its_budget_is_not_dropped() -> None:
     track = _track("zh", SOURCE_ZH, seconds=2.0)
     assert budget(track.cues, RULES["en"]) == pytest.approx(40.0)
     assert flaws("China, Pakistan TV sign a deal.", "en", Expected(SOURCE_ZH, "zh", budget=40.0)) == []
-    engine = Scripted(["China, Pakistan TV sign a deal."], ["never asked"])
+    engine = Stubborn(["China, Pakistan TV sign a deal."], ["never asked"])
     result = translate_track(track, "en", engine, RULES["en"])
     assert engine.retried == [] and result.flags == ()
 
@@ -89,7 +74,7 @@ def test_a_translation_fitted_to_its_budget_is_not_dropped() -> None:
 def test_text_invented_beyond_the_source_is_decoded_again_else_flagged() -> None:
     invented = GOOD_EN + " " + " ".join(f"Then a speaker number {k} talked about the weather." for k in range(8))
     assert flaws(invented, "en", Expected(SOURCE_ZH, "zh"))[0].startswith("runs on beyond its source")
-    engine = Scripted([invented], [invented])
+    engine = Stubborn([invented], [invented])
     result = translate_track(_track("zh", SOURCE_ZH), "en", engine, RULES["en"])
     assert engine.retried
     assert [f.kind for f in result.flags] == ["unfaithful"]
@@ -99,7 +84,7 @@ def test_text_invented_beyond_the_source_is_decoded_again_else_flagged() -> None
 def test_a_lost_glossary_term_is_decoded_again() -> None:
     glossary = Glossary((Term("CPEC", (("zh", "中巴经济走廊"), ("en", "CPEC"))),))
     source = "中巴经济走廊是两国合作的重要项目。"
-    engine = Scripted(["It is an important project of cooperation between the two countries."],
+    engine = Stubborn(["It is an important project of cooperation between the two countries."],
                       ["ZXQ0 is an important project of cooperation between the two countries."])
     result = translate_track(_track("zh", source), "en", engine, RULES["en"], glossary)
     assert engine.retried  # the first answer lost the term
