@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # marian_tiny, whatever the import mode
 
 from children import stop_signals_default  # noqa: E402
-from test_review import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, REPO  # noqa: E402
+from test_review import REPO, chromium  # noqa: E402
 
 from subpipe.cli import main  # noqa: E402
 from subpipe.config import load_config  # noqa: E402
@@ -67,19 +66,8 @@ def film(tmp_path_factory: pytest.TempPathFactory, sample_zh: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def browser(film: dict):
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing ({CHROMIUM}): {INSTALL_HINT}")
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="subpipe-desk-chromium-")
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1500, "height": 950})
-        context.set_default_timeout(30_000)
+    with chromium(30_000, "subpipe-desk-chromium-") as context:
         yield context
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 class Desk:

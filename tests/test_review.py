@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -156,24 +158,31 @@ def test_build_page_is_deterministic() -> None:
 
 # ---- the page in a browser -------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser_context():
-    """One headless Chromium for the module, with a profile of its own."""
+@contextmanager
+def chromium(timeout_ms: int, prefix: str = "subpipe-chromium-") -> Iterator:
+    """A headless Debian Chromium with a profile of its own, driven by Playwright."""
     if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing ({CHROMIUM}); the review page tests need it: {INSTALL_HINT}")
+        pytest.fail(f"Chromium is missing ({CHROMIUM}); the browser tests need it: {INSTALL_HINT}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail(f"Playwright's Python package is missing: {INSTALL_HINT}")
-    profile = tempfile.mkdtemp(prefix="subpipe-chromium-")
+    profile = tempfile.mkdtemp(prefix=prefix)
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1500, "height": 950})
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(timeout_ms)
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    """One headless Chromium for the module."""
+    with chromium(15_000) as context:
+        yield context
 
 
 def until(page, expression: str, timeout: float = 15.0) -> None:
