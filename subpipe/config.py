@@ -139,6 +139,7 @@ class TranslateSettings:
     lm_directions: tuple[str, ...] = LM_DIRECTIONS
     lm_model_path: str = ""
     lm_batch_size: int = 8
+    lm_beam_size: int = 4
     lm_threads: int = 0
     lm_budget_in_prompt: bool = False
 
@@ -369,6 +370,7 @@ ALLOWED: dict[str, Check] = {
     "translate.lm_directions": (lambda v: all(_is_pair(p) and "en" in p.split("-") for p in v),
                                 "a list of directions to or from English, such as zh-en"),
     "translate.lm_batch_size": _within(1, 1024),
+    "translate.lm_beam_size": _within(1, 16),
     "translate.lm_threads": _within(0, MAX_THREADS),
     "bilingual.pairs": (lambda v: all(map(_is_pair, v)), "a list of language pairs such as ur-zh"),
     "output.urdu_direction_marks": _one_of(RTL_MODES),

@@ -52,6 +52,26 @@ def test_decoding_keeps_to_the_target_script_and_simplified(tiny: Path) -> None:
     assert len(ur) == 2 and _letters(ur) <= {"ur"}
 
 
+def test_the_beam_offers_distinct_translations_the_likeliest_first(tiny: Path) -> None:
+    engine = LmTranslator(replace(SETTINGS, lm_beam_size=3), model_dir=tiny)
+    spans = [Span("人人有权享有生命。", 0.0, 3.0, 60.0), Span("自由。", 3.0, 5.0, 40.0)]
+    beams = engine.candidates_spans(spans, "zh", "en")
+    assert len(beams) == 2 and all(1 <= len(b) <= 3 and len(set(b)) == len(b) for b in beams)
+    assert [b[0] for b in beams] == engine.translate_spans(spans, "zh", "en")
+    condensed = engine.candidates_spans(spans, "zh", "en", condense=True)
+    assert len(condensed) == 2 and all(condensed) and _letters([t for b in condensed for t in b]) <= {"en"}
+    greedy = LmTranslator(replace(SETTINGS, lm_beam_size=1), model_dir=tiny)
+    assert all(len(b) == 1 for b in greedy.candidates_spans(spans, "zh", "en"))
+
+
+def test_the_condensed_prompt_shows_the_examples_condensed() -> None:
+    prompt = gemma.few_shot("zh", "en", condense=True) + gemma.asked(Span("自由。", 0, 2), "zh", "en", False, True)
+    assert prompt.count("English subtitle:") == len(gemma.CONDENSED) + 1
+    assert gemma.CONDENSED[1]["en"] in prompt and gemma.EXAMPLES[1]["en"] not in prompt
+    assert prompt.endswith("Chinese: 自由。\nEnglish subtitle:")
+    assert gemma.answer("English subtitle: Liberty.\nChinese: 安全") == "Liberty."
+
+
 def test_allowed_tokens() -> None:
     assert allowed("▁安全", "zh") and not allowed("▁國語", "zh") and not allowed("▁the", "zh")
     assert allowed("▁CPEC", "ur") and allowed("<eos>", "ur") and not allowed("ہر", "en")

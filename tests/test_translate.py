@@ -516,3 +516,52 @@ def test_a_sentence_that_fits_its_cues_never_takes_three_lines() -> None:
     result = translate_track(source, "en", Echo([english]), RULES["en"])
     assert all(len(c.lines) <= 2 for c in result.track.cues)
     assert " ".join(" ".join(c.lines) for c in result.track.cues) == english
+
+
+class Beamed:
+    """An engine that offers a beam per sentence (as the language model does), and a
+    condensed beam when asked for one; records what it was asked."""
+
+    def __init__(self, beam: Sequence[str], condensed: Sequence[str] = ()):
+        self.beam, self.condensed, self.asked = list(beam), list(condensed), []
+
+    def translate(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        return [self.beam[0] for _ in texts]
+
+    def candidates_spans(self, spans: Sequence[Span], src: str, tgt: str, *, condense: bool = False) -> list[list[str]]:
+        self.asked.append(condense)
+        return [list(self.condensed if condense else self.beam) for _ in spans]
+
+
+# One Mandarin cue of 2.4 s: 48 English characters at 20 a second, in two lines of 42.
+SHORT_CUE = _track("zh", "人人有权享有生命、自由和人身安全。")
+LONG = "Everyone has the right to life, to liberty and to the security of his own person."
+FITS = "Everyone has the right to life and liberty."
+SHORTER = "Everyone has a right to life."
+
+
+def _chosen(engine: Beamed) -> str:
+    result = translate_track(SHORT_CUE, "en", engine, RULES["en"])
+    return " ".join(result.track.cues[0].lines)
+
+
+def test_the_translation_that_fits_its_cue_is_taken_from_the_beam() -> None:
+    engine = Beamed([LONG, FITS])
+    assert _chosen(engine) == FITS and engine.asked == [False]
+    assert judge(translate_track(SHORT_CUE, "en", Beamed([LONG]), RULES["en"]).track.cues, RULES["en"])  # LONG breaks
+
+
+def test_of_the_translations_that_fit_the_longest_is_taken() -> None:
+    assert _chosen(Beamed([SHORTER, FITS])) == FITS
+
+
+def test_a_beam_that_never_fits_is_asked_for_again_condensed() -> None:
+    engine = Beamed([LONG, LONG + " Yes."], condensed=[FITS])
+    assert _chosen(engine) == FITS and engine.asked == [False, True]
+    unfit = Beamed([LONG], condensed=[])  # nothing condensed: the likeliest stays, to be reported
+    assert _chosen(unfit) == LONG and unfit.asked == [False, True]
+
+
+def test_a_translation_with_a_flaw_is_not_taken_even_when_it_fits() -> None:
+    looped = "life life life life life life life"
+    assert _chosen(Beamed([LONG, looped])) == LONG

@@ -55,6 +55,16 @@ class Translator(Protocol):
 
 
 @runtime_checkable
+class CandidateTranslator(Protocol):
+    """An engine that offers several translations of each sentence, the likeliest first
+    (a language model's beam), so the track can take one that fits its cues; with
+    ``condense``, translations written shorter, as a subtitler condenses."""
+
+    def candidates_spans(self, spans: Sequence[Span], src: str, tgt: str, *,
+                         condense: bool = False) -> list[list[str]]: ...
+
+
+@runtime_checkable
 class SpanTranslator(Protocol):
     """An engine that may use the media under each sentence (Whisper's translate task)."""
 
@@ -91,6 +101,10 @@ class RoutedTranslator:
     def retranslate_spans(self, spans: Sequence[Span], src: str, tgt: str) -> list[str]:
         return run_engine(self.pick(src, tgt), spans, src, tgt, again=True)
 
+    def candidates_spans(self, spans: Sequence[Span], src: str, tgt: str, *,
+                         condense: bool = False) -> list[list[str]]:
+        return run_candidates(self.pick(src, tgt), spans, src, tgt, condense=condense)
+
     def engine_for(self, src: str, tgt: str) -> str:
         return engine_name(self.pick(src, tgt), src, tgt)
 
@@ -108,3 +122,17 @@ def run_engine(translator: Any, spans: Sequence[Span], src: str, tgt: str, *, ag
     if len(out) != len(spans):
         raise PipelineFailed(f"{engine_name(translator, src, tgt)} returned {len(out)} texts for {len(spans)}")
     return [str(text) for text in out]
+
+
+def run_candidates(translator: Any, spans: Sequence[Span], src: str, tgt: str, *,
+                   condense: bool = False) -> list[list[str]]:
+    """Each span's translations, the likeliest first: the engine's beam where it offers
+    one (``condense``: its condensed beam), else its one translation (none condensed)."""
+    if not spans:
+        return []
+    if not isinstance(translator, CandidateTranslator):
+        return [[] for _ in spans] if condense else [[text] for text in run_engine(translator, spans, src, tgt)]
+    out = [[str(text) for text in texts] for texts in translator.candidates_spans(spans, src, tgt, condense=condense)]
+    if len(out) != len(spans) or not (condense or all(out)):
+        raise PipelineFailed(f"{engine_name(translator, src, tgt)} returned {len(out)} beams for {len(spans)} texts")
+    return out
