@@ -43,7 +43,7 @@ OPUS_MT = {
 }
 # What the small language model translates by default (the rest is refused or left to
 # Whisper's speech translation): see configs/default.toml for the measurements.
-LM_DIRECTIONS = ("zh-en", "en-zh")
+LM_DIRECTIONS = ("zh-en", "ur-en", "en-zh")
 # Lines Whisper invents over music and silence.
 BLOCKLIST = (
     "字幕由Amara.org社群提供",
@@ -128,7 +128,7 @@ class TranslateSettings:
     max_new_tokens: int = 256
     device: str = "cpu"  # "cpu", "cuda" or "auto"; cuda falls back to cpu when absent
     glossary: str = ""
-    max_cues_per_sentence: int = 4  # Whisper Urdu often lacks punctuation: bound the merge
+    max_cues_per_sentence: int = 2  # Whisper Urdu often lacks punctuation: bound the merge
     max_sentence_gap: float = 2.0  # seconds of silence that end a sentence anyway
     whisper_fallback: bool = True
     models: dict[str, str] = field(default_factory=lambda: dict(OPUS_MT))

