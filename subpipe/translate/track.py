@@ -206,10 +206,15 @@ def _judged(breaks: Breaks, i: int, slots: Sequence[Slot]) -> Callable[[str], in
 def _breaks(track: Track, plan: Sequence[Sentence], tgt: str, rules: Rules | None) -> Breaks | None:
     if rules is None:
         return None
+    # A text is judged once: the beam's choice, the question whether it still breaks a
+    # rule, and the choice again with condensed translations all ask about the same texts.
+    judged: dict[tuple[int, str], int] = {}
 
     def breaks(i: int, text: str, slots: Sequence[Slot]) -> int:
-        cues, fillers = _sentence_cues(track, plan[i], text, slots, tgt, rules)
-        return len(rule_breaks(judge(cues, rules))) + len(fillers)
+        if (i, text) not in judged:
+            cues, fillers = _sentence_cues(track, plan[i], text, slots, tgt, rules)
+            judged[i, text] = len(rule_breaks(judge(cues, rules))) + len(fillers)
+        return judged[i, text]
 
     return breaks
 
