@@ -263,6 +263,11 @@ def allowed(token: str, tgt: str) -> bool:
     Special tokens (``<eos>``) and marks are always allowed."""
     if token.startswith("<") and token.endswith(">"):
         return True
+    plain = token.replace("\u2581", "")  # SentencePiece's word boundary
+    if plain.isascii():
+        # Most of the vocabulary, and the same verdict as below, without a script lookup
+        # per character: ASCII letters are Latin, the rest are marks.
+        return tgt == "en" or not any(ch.islower() for ch in plain)
     for ch in token:
         script = script_of(ch)
         if script is None or script == tgt:
