@@ -138,8 +138,8 @@ class TranslateSettings:
     # each sentence is asked to fit its cues' characters.
     lm_directions: tuple[str, ...] = LM_DIRECTIONS
     lm_model_path: str = ""
-    lm_batch_size: int = 8
-    lm_beam_size: int = 4
+    lm_batch_size: int = 4
+    lm_beam_size: int = 2
     lm_threads: int = 0
     lm_budget_in_prompt: bool = False
 
