@@ -263,18 +263,14 @@ def allowed(token: str, tgt: str) -> bool:
     Special tokens (``<eos>``) and marks are always allowed."""
     if token.startswith("<") and token.endswith(">"):
         return True
-    plain = token.replace("\u2581", "")  # SentencePiece's word boundary
-    if plain.isascii():
-        # Most of the vocabulary, and the same verdict as below, without a script lookup
-        # per character: ASCII letters are Latin, the rest are marks.
-        return tgt == "en" or not any(ch.islower() for ch in plain)
-    for ch in token:
-        script = script_of(ch)
-        if script is None or script == tgt:
-            if script == "zh" and to_simplified(ch) != ch:
-                return False
-            continue
-        if script == "en" and ch.isupper():
-            continue
-        return False
-    return True
+    return all(_allowed_char(ch, tgt) for ch in token)
+
+
+@lru_cache(maxsize=None)
+def _allowed_char(ch: str, tgt: str) -> bool:
+    # Remembered per character: the vocabulary's 262k tokens are made of far fewer
+    # characters, so each is looked up in the script tables once per target.
+    script = script_of(ch)
+    if script is None or script == tgt:
+        return script != "zh" or to_simplified(ch) == ch
+    return script == "en" and ch.isupper()
