@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from .burn import FITS, BurnRequest, burn, parse_aspect
 from .cache import StageCache
 from .check import check_file, exit_status, format_json, format_text
 from .config import BACKENDS, ENGINES, Config, load_config, with_formats, with_overrides
+from .cores import usable_cpus
 from .errors import SubpipeError, UsageError
 from .evaluate import evaluate_files
 from .evaluate import format_json as eval_json
@@ -346,7 +346,7 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
             stage_cache(config.batch, not no_cache).check()
 
             def start(show: Callable[[JobResult], None]) -> list[JobResult]:
-                return run_all(jobs, workers or _cores(), force, not no_cache, review, on_result=show,
+                return run_all(jobs, workers or usable_cpus(), force, not no_cache, review, on_result=show,
                                settings=config.batch)
         else:  # each worker checks the cache on its node, where it is used
             from .batch.ray_engine import RayPlan, address_of, run_on_ray  # Ray only when its engine is used
@@ -363,10 +363,6 @@ def batch(inputs: tuple[Path, ...], workers: int | None, engine: str | None, add
         raise _Fail(exc) from None
     failed = sum(r.status != "ok" for r in results)
     sys.exit(1 if failed else 0)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def _run_batch(jobs: list[Job], start: Callable[[Callable[[JobResult], None]], list[JobResult]],

@@ -14,9 +14,10 @@ from .accounting import account, transcribe_safely, untranscribed
 from .asr import Chunk, DecodeOptions, Progress, Transcriber, plan_chunks
 from .asr.backends import make_transcriber
 from .asr.chunks import regions_within
-from .asr.vad import speech_regions, usable_cpus
+from .asr.vad import speech_regions
 from .cache import StageCache, key_of
 from .config import Config
+from .cores import usable_cpus
 from .cues import kept_words
 from .errors import UsageError
 from .findings import Finding

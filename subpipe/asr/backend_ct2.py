@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ..cores import omp_threads
 from ..errors import ModelError
 from ..media import SAMPLE_RATE
 from ..types import Word
@@ -86,18 +86,6 @@ def default_compute_type(device: str, compute_type: str) -> str:
     if compute_type != "auto":
         return compute_type
     return "int8" if device == "cpu" else "float16"
-
-
-def omp_threads() -> int:
-    """The threads a batch worker was given (``OMP_NUM_THREADS``), 0 when none were.
-
-    CTranslate2's OpenMP reads that variable once, when the library loads, which in a
-    worker may be before the worker is told its share (the spawn start imports subpipe
-    first). Given here explicitly, the share holds, and a film's text is the same on
-    every engine with the same share: the int8 kernels' sums depend on the thread count.
-    """
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() else 0
 
 
 class FasterWhisper(BatchedBackend):

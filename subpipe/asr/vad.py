@@ -15,7 +15,6 @@ restated in ``_regions`` because its own function pads a copy of the whole film 
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -50,14 +49,6 @@ def speech_regions(audio: Audible, settings: VadSettings, threads: int = 1) -> l
     session = get_vad_model().session
     probabilities = _in_pieces(session, audio, threads) if threads > 1 else _one_pass(session, audio)
     return [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in _regions(probabilities, len(audio), settings)]
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (a container may report the host's)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _frames(audio: Audible) -> int:
