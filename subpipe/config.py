@@ -134,8 +134,8 @@ class TranslateSettings:
     models: dict[str, str] = field(default_factory=lambda: dict(OPUS_MT))
     # The small language model (Gemma 3 270M, translate/gemma.py): the directions it is
     # trusted with when MarianMT has no model, a GGUF to use instead of the PyPI
-    # packages', sentences per batch, CTranslate2 threads (0: its default), and whether
-    # each sentence is asked to fit its cues' characters.
+    # packages', sentences per batch, batches decoded at once, a thread each (0: one per
+    # core, at most 4), and whether each sentence is asked to fit its cues' characters.
     lm_directions: tuple[str, ...] = LM_DIRECTIONS
     lm_model_path: str = ""
     lm_batch_size: int = 4

@@ -469,7 +469,7 @@ def _translated_cached(source: Track, targets: tuple[str, ...], config: Config, 
     if not target_langs(source.lang, targets):
         return _Translation({source.lang: source}, [], [], [])
     key = key_of(
-        "translation-5", track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
+        "translation-6", track_json(source), targets, heard.info.fps, _translate_settings(config), asdict(glossary),
         # The Whisper fallback listens to the audio again: its English depends on both.
         sound.key, sound.engine.identity if sound.engine else heard.backend,
     )

@@ -43,6 +43,35 @@ def test_tiny_model_decodes_a_batch_one_answer_per_sentence(tiny: Path) -> None:
     assert _letters(out) <= {"en"}  # no Han or Arabic in English, whatever the weights
 
 
+def test_batches_decoded_side_by_side_give_the_same_text_in_order(tiny: Path) -> None:
+    texts = ["人人有权享有生命。", "自由和安全。", "人人。", "生命。", "安全和自由。"]
+    settings = replace(SETTINGS, lm_batch_size=1, lm_beam_size=2)
+    alone = LmTranslator(settings, model_dir=tiny).translate(texts, "zh", "en")
+    together = LmTranslator(replace(settings, lm_threads=3), model_dir=tiny)
+    assert together.translate(texts, "zh", "en") == alone
+    assert together._model()[0].num_generators == 3
+
+
+def test_batches_hold_the_longest_prompts_first_and_stop_at_their_own_cap(tiny: Path) -> None:
+    prompts = [["a"] * 3, ["a"] * 50, ["a"], ["a"] * 20]
+    assert gemma.batched(prompts, 2) == [[1, 3], [0, 2]]
+    assert gemma.batched(prompts, 0) == [[1], [3], [0], [2]]
+    engine = LmTranslator(replace(SETTINGS, max_new_tokens=256), model_dir=tiny)
+    # Urdu takes more tokens per word than the English made of it: a lower cap, which a
+    # looping row reaches sooner.
+    assert engine._cap(prompts[1:2], "ur") == 75 and engine._cap(prompts[1:2], "zh") == 150
+    assert engine._cap(prompts[2:3], "ur") == gemma.MIN_LENGTH
+
+
+def test_batches_at_once_follow_the_setting_else_the_share_else_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gemma, "usable_cpus", lambda: 16)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert gemma.lm_workers(TranslateSettings()) == gemma.MAX_WORKERS
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a batch worker's share of the cores
+    assert gemma.lm_workers(TranslateSettings()) == 2
+    assert gemma.lm_workers(TranslateSettings(lm_threads=6)) == 6
+
+
 def test_decoding_keeps_to_the_target_script_and_simplified(tiny: Path) -> None:
     engine = LmTranslator(SETTINGS, model_dir=tiny)
     spans = [Span("Everyone has the right to life.", 0.0, 3.0, 27.0), Span("Liberty.", 3.0, 5.0, 18.0)]

