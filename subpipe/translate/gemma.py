@@ -91,11 +91,14 @@ END_TOKENS = ("\n", "\n\n", "<eos>")
 # (CTranslate2 corrupts memory past it with a cached static prompt).
 MAX_SENTENCE_TOKENS = 200
 # Batches decoded side by side, one thread each (CTranslate2's inter_threads), unless
-# [translate] lm_threads says how many. Decoding is bound by copying each batch's cache,
-# which one thread does about as fast as two: on zh_dev (2 cores, beam 2) two batches at
-# once took 16.2 s, one batch on one thread 32.6 s and on two threads 30.3 s, with the
-# same text in all three. Each batch at once holds about 0.7 GB more, hence the cap.
+# [translate] lm_threads says how many: decoding is bound by copying each batch's cache,
+# which a second thread on the same batch barely speeds up (measured in
+# configs/default.toml). Each batch at once holds about 0.7 GB more, hence the cap.
 MAX_WORKERS = 4
+# A round is cut into at least this many batches where its sentences allow (a short
+# round: those condensed or decoded again), so that the workers share it. A constant,
+# not the workers' count: batches change the text, the core count must not.
+ROUND_BATCHES = 4
 
 
 def serves(pair: str, config: Config, hearing: Hearing) -> None:
@@ -194,13 +197,12 @@ class LmTranslator:
             args.update(beam_size=1, sampling_topk=1)
         # The batches are ours, not CTranslate2's (the same sorting by length), so that
         # each stops at its own cap; all are queued at once, the longest first, and the
-        # workers take them in turn. A short round (the sentences condensed or decoded
-        # again) is cut into smaller batches, so that it too is shared by the workers;
-        # by its length alone, so the text is the same whatever the cores.
-        batches = batched(prompts, min(self.settings.lm_batch_size, math.ceil(len(prompts) / MAX_WORKERS)))
-        queued = [generator.generate_batch([prompts[i] for i in batch], asynchronous=True,
-                                           max_length=self._cap([prompts[i] for i in batch], src), **args)
-                  for batch in batches]
+        # workers take them in turn.
+        batches = batched(prompts, min(self.settings.lm_batch_size, math.ceil(len(prompts) / ROUND_BATCHES)))
+        queued = []
+        for batch in batches:
+            rows = [prompts[i] for i in batch]
+            queued.append(generator.generate_batch(rows, asynchronous=True, max_length=self._cap(rows, src), **args))
         results: dict[int, Any] = {}
         for batch, pending in zip(batches, queued):
             results.update((i, p.result()) for i, p in zip(batch, pending))
